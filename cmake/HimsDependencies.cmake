@@ -1,0 +1,20 @@
+# Third-party libraries: Debian 12 packages only (scripts/deps.sh installs them).
+find_package(Threads REQUIRED)
+
+if(HIMS_FUZZ)
+  return()  # the fuzz build needs nothing but the wire-format code
+endif()
+
+find_package(Boost 1.81 REQUIRED CONFIG COMPONENTS system url)
+find_package(OpenSSL 3 REQUIRED)
+find_package(yaml-cpp REQUIRED)
+find_package(fmt REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(CLI11 REQUIRED CONFIG)
+if(HIMS_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+  include(GoogleTest)
+endif()
+if(HIMS_BUILD_BENCH)
+  find_package(benchmark REQUIRED)
+endif()
