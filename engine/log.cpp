@@ -3,10 +3,10 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <atomic>
-#include <chrono>
 #include <fmt/chrono.h>
 #include <fmt/format.h>
+#include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 
@@ -23,8 +23,8 @@ struct State {
 State& state() {
   static State s;
   std::call_once(s.once, [&] {
-    s.logger = std::make_shared<spdlog::logger>(
-        "hims", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    s.logger =
+        std::make_shared<spdlog::logger>("hims", std::make_shared<spdlog::sinks::stderr_sink_mt>());
     s.logger->set_pattern("%v");
     s.logger->set_level(spdlog::level::trace);
     s.logger->flush_on(spdlog::level::trace);
@@ -96,13 +96,14 @@ Level parse_level(std::string_view name, Level fallback) {
 bool enabled(Level level) { return level != Level::off && level >= state().level.load(); }
 
 std::string format_line(Format format, Level level, std::string_view message, Fields fields) {
-  const auto now = std::chrono::time_point_cast<std::chrono::microseconds>(
-      std::chrono::system_clock::now());
+  const auto now =
+      std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
   std::string out;
   out.reserve(128);
   if (format == Format::json) {
-    fmt::format_to(std::back_inserter(out), "{{\"ts\":\"{:%Y-%m-%dT%H:%M:%S}Z\",\"level\":\"{}\",\"msg\":",
-                   now, level_name(level));
+    fmt::format_to(std::back_inserter(out),
+                   "{{\"ts\":\"{:%Y-%m-%dT%H:%M:%S}Z\",\"level\":\"{}\",\"msg\":", now,
+                   level_name(level));
     append_json_string(out, message);
     for (const Field& f : fields) {
       out.push_back(',');
@@ -116,8 +117,8 @@ std::string format_line(Format format, Level level, std::string_view message, Fi
     }
     out.push_back('}');
   } else {
-    fmt::format_to(std::back_inserter(out), "{:%Y-%m-%dT%H:%M:%S}Z {:5} {}", now,
-                   level_name(level), message);
+    fmt::format_to(std::back_inserter(out), "{:%Y-%m-%dT%H:%M:%S}Z {:5} {}", now, level_name(level),
+                   message);
     for (const Field& f : fields) {
       fmt::format_to(std::back_inserter(out), " {}={}", f.key, f.value);
     }

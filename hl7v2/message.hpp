@@ -39,7 +39,7 @@ std::string_view to_string(Charset charset);
 std::optional<Charset> charset_from_msh18(std::string_view msh18);
 
 struct ParseLimits {
-  std::size_t max_bytes = 64u << 20;        // whole message
+  std::size_t max_bytes = 64u << 20;  // whole message
   std::size_t max_segments = 100'000;
   std::size_t max_fields_per_segment = 1'000;
 };
@@ -80,8 +80,8 @@ class ElementView {
 
   // 1-based children. Skipping levels goes through the first one: field.component(2) is the
   // second component of the first repetition; field.subcomponent(...) is not offered.
-  ElementView repetition(std::size_t r) const;   // on a field
-  ElementView component(std::size_t c) const;    // on a field (rep 1) or a repetition
+  ElementView repetition(std::size_t r) const;    // on a field
+  ElementView component(std::size_t c) const;     // on a field (rep 1) or a repetition
   ElementView subcomponent(std::size_t s) const;  // on a component
 
   // Escapes decoded (\F\ \S\ \T\ \R\ \E\ \Xhh..\), text converted to UTF-8. Formatting escapes
@@ -109,7 +109,7 @@ class SegmentView {
   std::string_view raw() const;  // without its terminator
   // Highest field number present (trailing empty fields count when their separator is there).
   std::size_t field_count() const;
-  ElementView field(std::size_t n) const;  // absent -> empty element
+  ElementView field(std::size_t n) const;       // absent -> empty element
   std::size_t index() const { return index_; }  // 0-based position in the message
   // 1-based occurrence among segments with the same name (the 2nd OBX has occurrence 2).
   std::size_t occurrence() const;

@@ -15,13 +15,13 @@ struct Path {
   static constexpr std::uint32_t kAll = 0xFFFFFFFFu;  // [*]
   static constexpr std::uint32_t kUnset = 0;          // not named: the whole element / first
 
-  std::string segment;                 // "PID"
-  std::uint32_t occurrence = 1;        // OBX[3] -> 3; OBX[*] -> kAll; default 1
-  std::uint32_t field = kUnset;        // PID-3 -> 3; kUnset names the whole segment
-  std::uint32_t repetition = kUnset;   // PID-3[2] -> 2; [*] -> kAll; kUnset -> the whole field
-                                       // when nothing below is named, else the first repetition
-  std::uint32_t component = kUnset;    // PID-3.1 -> 1
-  std::uint32_t subcomponent = kUnset; // PID-5.1.1 -> 1
+  std::string segment;                  // "PID"
+  std::uint32_t occurrence = 1;         // OBX[3] -> 3; OBX[*] -> kAll; default 1
+  std::uint32_t field = kUnset;         // PID-3 -> 3; kUnset names the whole segment
+  std::uint32_t repetition = kUnset;    // PID-3[2] -> 2; [*] -> kAll; kUnset -> the whole field
+                                        // when nothing below is named, else the first repetition
+  std::uint32_t component = kUnset;     // PID-3.1 -> 1
+  std::uint32_t subcomponent = kUnset;  // PID-5.1.1 -> 1
 
   // Parses the text form; errors are Errc::bad_path with the column of the problem.
   static Result<Path> parse(std::string_view text);

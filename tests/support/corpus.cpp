@@ -19,6 +19,7 @@ std::filesystem::path shared_dir() {
 std::filesystem::path corpus_dir() { return shared_dir() / "corpus"; }
 std::filesystem::path source_dir() { return HIMS_SOURCE_DIR; }
 std::filesystem::path binary_dir() { return HIMS_BINARY_DIR; }
+std::filesystem::path engine_binary() { return HIMS_ENGINE_BINARY; }
 
 std::string read_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -39,7 +40,8 @@ std::vector<std::filesystem::path> files_under(const std::filesystem::path& dir,
     const std::string name = entry.path().filename().string();
     const bool match =
         extensions.empty() || std::any_of(extensions.begin(), extensions.end(), [&](auto& ext) {
-          return name.size() >= ext.size() && name.compare(name.size() - ext.size(), ext.size(), ext) == 0;
+          return name.size() >= ext.size() &&
+                 name.compare(name.size() - ext.size(), ext.size(), ext) == 0;
         });
     if (match) out.push_back(entry.path());
   }

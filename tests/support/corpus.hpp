@@ -10,9 +10,10 @@ namespace hims::test {
 
 // ../shared beside the checkout (HIMS_SHARED_DIR in the environment overrides the built-in path).
 std::filesystem::path shared_dir();
-std::filesystem::path corpus_dir();  // shared_dir() / "corpus"
-std::filesystem::path source_dir();  // the repository root
-std::filesystem::path binary_dir();  // the CMake build tree
+std::filesystem::path corpus_dir();     // shared_dir() / "corpus"
+std::filesystem::path source_dir();     // the repository root
+std::filesystem::path binary_dir();     // the CMake build tree
+std::filesystem::path engine_binary();  // the hims-engine executable of this build tree
 
 // The whole file as bytes; fails the current test (ADD_FAILURE) and returns "" when unreadable.
 std::string read_file(const std::filesystem::path& path);
