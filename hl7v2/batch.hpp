@@ -33,8 +33,11 @@ struct StreamOptions {
   std::size_t max_messages = 1'000'000;
 };
 
-// Errors are Errc::bad_envelope with the segment and line that broke the structure
-// (segment before MSH, BHS inside a batch, FHS inside a file, BTS/FTS without header ...).
+// Input with no segment at all (empty, white space, comments) is Errc::empty_input.
+// Errors are Errc::bad_envelope with the line that broke the structure: a segment before any
+// MSH, a BHS inside an open batch, a second FHS, an FHS after messages, a BTS with no batch, a
+// segment after FTS. A missing BHS/FHS (BTS or FTS alone) or trailer is tolerated, as python-hl7
+// does.
 Result<Stream> split_stream(std::string_view bytes, const StreamOptions& options = {});
 
 }  // namespace hims::hl7v2

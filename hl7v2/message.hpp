@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/result.hpp"
+#include "hl7v2/detail/scan.hpp"
 #include "hl7v2/errors.hpp"
 #include "hl7v2/path.hpp"
 
@@ -32,11 +33,21 @@ struct Delimiters {
 };
 
 // Character set of the message's text (MSH-18). Values are converted to UTF-8 on access.
-enum class Charset : std::uint8_t { ascii, utf8, latin1, cp1252 };
+// latin9 is ISO-8859-15 (MSH-18 "8859/15").
+enum class Charset : std::uint8_t { ascii, utf8, latin1, cp1252, latin9 };
 std::string_view to_string(Charset charset);
 // Maps an MSH-18 value ("8859/1", "UNICODE UTF-8", "ASCII", "" ...) to a Charset;
 // nullopt for one the engine cannot convert (for example UNICODE UTF-16 or ISO IR87).
 std::optional<Charset> charset_from_msh18(std::string_view msh18);
+
+// Whether MSH may bend the rules (what real feeds send) or must follow the standard.
+//   tolerant: delimiters may be any bytes but CR/LF (alphanumeric and control bytes included) as
+//             long as they are distinct; the non-standard 5-char MSH-2 `^~\\&` (doubled escape
+//             character) is read as `^~\&`; any segment id, even empty, is kept;
+//   strict:   delimiters are printable ASCII punctuation other than `"`, segment ids are 3
+//             upper-case letters/digits, MSH-9.1, MSH-10 and MSH-12 present, MSH-12 a known
+//             version (is_known_version).
+enum class ParseMode : std::uint8_t { tolerant, strict };
 
 struct ParseLimits {
   std::size_t max_bytes = 64u << 20;  // whole message
@@ -52,26 +63,38 @@ struct ParseOptions {
   // A message whose MSH-18 names a charset we cannot convert: accept it and pass bytes through
   // unconverted (true), or reject with unsupported_charset (false).
   bool accept_unknown_charset = false;
+  ParseMode mode = ParseMode::tolerant;
 };
+
+// True for the HL7 v2 versions this codec knows: 2.1, 2.2, 2.3, 2.3.1, 2.4, 2.5, 2.5.1, 2.6,
+// 2.7, 2.7.1, 2.8, 2.8.1, 2.8.2 (MSH-12.1, e.g. "2.5.1"); false for "2.999", "12", "".
+bool is_known_version(std::string_view version);
 
 // Level of an element inside a field: what its children are split on.
 enum class Level : std::uint8_t { field, repetition, component, subcomponent };
 
 // Any part of a field: a whole field (all repetitions), one repetition, one component or one
-// sub-component. Holds the raw bytes and what it needs to split and decode them (24-32 bytes;
+// sub-component. Holds the raw bytes and what it needs to split and decode them (24 bytes;
 // pass by value). Absent positions (PID-3[4] when there are 2) are empty, not errors.
+class ElementRange;
+
 class ElementView {
  public:
   ElementView() = default;
   ElementView(std::string_view raw, Level level, const Delimiters& delimiters, Charset charset,
-              bool literal = false);
+              bool literal = false)
+      : raw_(raw), meta_(pack(delimiters, charset, level, literal)) {}
 
   // The bytes between the delimiters, escapes not decoded.
   std::string_view raw() const { return raw_; }
-  Level level() const { return level_; }
+  Level level() const { return static_cast<Level>((meta_ >> 56) & 0x0Fu); }
   bool empty() const { return raw_.empty(); }
   // The explicit HL7 null `""`: "delete this value at the receiver" (empty means "no change").
   bool is_null() const { return raw_ == "\"\""; }
+  // MSH-1 and MSH-2 (and a whole segment from a path without a field): never split or decoded.
+  bool literal() const { return ((meta_ >> 60) & 1u) != 0; }
+  Delimiters delimiters() const;
+  Charset charset() const { return static_cast<Charset>((meta_ >> 48) & 0xFFu); }
 
   // Number of children at the next level (repetitions of a field, components of a repetition,
   // sub-components of a component): 1 for a non-empty value without that delimiter, 0 for empty.
@@ -79,10 +102,16 @@ class ElementView {
   std::size_t size() const;
 
   // 1-based children. Skipping levels goes through the first one: field.component(2) is the
-  // second component of the first repetition; field.subcomponent(...) is not offered.
+  // second component of the first repetition; field.subcomponent(s) is the s-th sub-component
+  // of the first component of the first repetition. Asking a component for component(1) (or a
+  // sub-component for subcomponent(1)) gives the element itself; other numbers give empty.
   ElementView repetition(std::size_t r) const;    // on a field
   ElementView component(std::size_t c) const;     // on a field (rep 1) or a repetition
   ElementView subcomponent(std::size_t s) const;  // on a component
+  // The children at the next level, in order, without re-scanning from the start for each one
+  // (the cheap way to walk every repetition/component). Empty for an empty element; a
+  // sub-component or a literal has itself as its only child.
+  ElementRange children() const;
 
   // Escapes decoded (\F\ \S\ \T\ \R\ \E\ \Xhh..\), text converted to UTF-8. Formatting escapes
   // (\.br\ \H\ \N\ \.sp\ \.in\ \.ti\ \.sk\ \.ce\ \.fi\ \.nf\ \Zxx\) are kept verbatim.
@@ -92,12 +121,103 @@ class ElementView {
   void decode_to(std::string& out) const;  // appends
 
  private:
+  friend class ElementRange;
+  friend class SegmentView;
+  friend class MessageView;
+  // Delimiters (bytes 0-5), charset (byte 6), level (low nibble of byte 7), literal (bit 60),
+  // in one word so copying a view is two register moves.
+  static std::uint64_t pack(const Delimiters& d, Charset charset, Level level, bool literal) {
+    return static_cast<std::uint64_t>(static_cast<unsigned char>(d.field)) |
+           static_cast<std::uint64_t>(static_cast<unsigned char>(d.component)) << 8 |
+           static_cast<std::uint64_t>(static_cast<unsigned char>(d.repetition)) << 16 |
+           static_cast<std::uint64_t>(static_cast<unsigned char>(d.escape)) << 24 |
+           static_cast<std::uint64_t>(static_cast<unsigned char>(d.subcomponent)) << 32 |
+           static_cast<std::uint64_t>(static_cast<unsigned char>(d.truncation)) << 40 |
+           static_cast<std::uint64_t>(charset) << 48 | static_cast<std::uint64_t>(level) << 56 |
+           static_cast<std::uint64_t>(literal ? 1u : 0u) << 60;
+  }
+  ElementView(std::string_view raw, std::uint64_t meta) : raw_(raw), meta_(meta) {}
+  char byte(unsigned i) const { return static_cast<char>((meta_ >> (8 * i)) & 0xFFu); }
+  // The same metadata at another level.
+  std::uint64_t meta_at(Level level) const {
+    return (meta_ & ~(std::uint64_t{0x0F} << 56)) | static_cast<std::uint64_t>(level) << 56;
+  }
+
   std::string_view raw_;
-  Delimiters delims_;
-  Charset charset_ = Charset::utf8;
-  Level level_ = Level::field;
-  bool literal_ = false;
+  std::uint64_t meta_ = pack(Delimiters{}, Charset::utf8, Level::field, false);
 };
+
+// Forward range over an element's children; produced by ElementView::children().
+class ElementRange {
+ public:
+  class Iterator {
+   public:
+    using value_type = ElementView;
+    using difference_type = std::ptrdiff_t;
+    Iterator() = default;
+    ElementView operator*() const {
+      return ElementView(std::string_view(at_, static_cast<std::size_t>(end_ - at_)), meta_);
+    }
+    Iterator& operator++() {
+      if (end_ == raw_end_) {
+        at_ = nullptr;
+      } else {
+        at_ = end_ + 1;
+        end_ = detail::find_byte(at_, raw_end_, separator_, pattern_);
+      }
+      return *this;
+    }
+    Iterator operator++(int) {
+      Iterator t = *this;
+      ++*this;
+      return t;
+    }
+    bool operator==(const Iterator& o) const { return at_ == o.at_; }
+
+   private:
+    friend class ElementRange;
+    const char* at_ = nullptr;  // start of the current child; nullptr at the end
+    const char* end_ = nullptr;
+    const char* raw_end_ = nullptr;
+    std::uint64_t meta_ = 0;
+    std::uint64_t pattern_ = 0;  // separator_ in every byte
+    char separator_ = '\0';
+  };
+  Iterator begin() const {
+    Iterator it;
+    if (raw_.empty()) return it;
+    it.at_ = raw_.data();
+    it.raw_end_ = raw_.data() + raw_.size();
+    it.meta_ = meta_;
+    it.separator_ = separator_;
+    it.pattern_ = detail::broadcast(separator_);
+    it.end_ = separator_ == '\0' ? it.raw_end_
+                                 : detail::find_byte(it.at_, it.raw_end_, separator_, it.pattern_);
+    return it;
+  }
+  Iterator end() const { return Iterator(); }
+
+ private:
+  friend class ElementView;
+  std::string_view raw_;
+  std::uint64_t meta_ = 0;  // the children's
+  char separator_ = '\0';   // '\0': the element is its own only child (literal, sub-component)
+};
+
+inline ElementRange ElementView::children() const {
+  // Branch-free: the separator is the delimiter byte the level selects (repetition for a field,
+  // component for a repetition, sub-component for a component), none below or for a literal;
+  // the children's level is one lower.
+  constexpr std::uint64_t kLevelOne = std::uint64_t{1} << 56;
+  const auto lv = static_cast<unsigned>(level());
+  const bool leaf = literal() || lv >= static_cast<unsigned>(Level::subcomponent);
+  constexpr unsigned kSeparatorShift[4] = {16, 8, 32, 0};
+  ElementRange range;
+  range.raw_ = raw_;
+  range.separator_ = leaf ? '\0' : static_cast<char>((meta_ >> kSeparatorShift[lv & 3u]) & 0xFFu);
+  range.meta_ = leaf ? meta_ : meta_ + kLevelOne;
+  return range;
+}
 
 class MessageView;
 
@@ -117,6 +237,7 @@ class SegmentView {
  private:
   friend class MessageView;
   SegmentView(const MessageView* message, std::size_t index) : message_(message), index_(index) {}
+  ElementView header_field(std::size_t n) const;  // MSH-1, MSH-2
   const MessageView* message_ = nullptr;
   std::size_t index_ = 0;
 };
@@ -149,13 +270,13 @@ class MessageView {
   std::size_t count(std::string_view name) const;
 
   // Header shortcuts (raw values of the MSH, or empty when absent).
-  SegmentView header() const { return segment(0); }
-  std::string_view message_code() const;   // MSH-9.1  "ORU"
-  std::string_view trigger_event() const;  // MSH-9.2  "R01"
-  std::string_view structure() const;      // MSH-9.3  "ORU_R01"
-  std::string_view control_id() const;     // MSH-10
-  std::string_view processing_id() const;  // MSH-11.1
-  std::string_view version() const;        // MSH-12.1 "2.5.1"
+  SegmentView header() const { return segment(0); }  // only when segment_count() > 0
+  std::string_view message_code() const;             // MSH-9.1  "ORU"
+  std::string_view trigger_event() const;            // MSH-9.2  "R01"
+  std::string_view structure() const;                // MSH-9.3  "ORU_R01"
+  std::string_view control_id() const;               // MSH-10
+  std::string_view processing_id() const;            // MSH-11.1
+  std::string_view version() const;                  // MSH-12.1 "2.5.1"
 
   // The first element a path selects (empty when nothing matches), and every element a path
   // with [*] selects, in message order.
@@ -170,20 +291,45 @@ class MessageView {
 
  private:
   friend class SegmentView;
+  friend class Message;
+  // Points the view at a copy of its buffer that starts at `data` (Message copies and moves).
+  void rebase(const char* data) { bytes_ = std::string_view(data, bytes_.size()); }
   struct SegmentIndex {
     std::uint32_t begin;        // offset of the segment id in bytes_
     std::uint32_t end;          // offset one past the last byte before the terminator
     std::uint32_t first_field;  // index into field_begins_
     std::uint32_t field_count;  // number of entries in field_begins_ for this segment
+    bool header;                // MSH/BHS/FHS: field 1 is the separator, field 2 is literal
   };
+  Status check_strict() const;
   std::string_view bytes_;
   Delimiters delims_;
   Charset charset_ = Charset::utf8;
+  std::uint64_t field_meta_ = 0;  // ElementView metadata of a field of this message
   std::vector<SegmentIndex> segments_;
   // For each segment, the offset where each field (0 = segment id) begins; a field ends one
   // byte before the next one begins, the last at the segment's end.
+  // Sized to its capacity (never shrunk, so reparse does not reallocate); field_total_ entries
+  // are in use.
   std::vector<std::uint32_t> field_begins_;
+  std::size_t field_total_ = 0;
 };
+
+// Inline: the walk over every field of every segment is the hot path of a reader.
+inline ElementView SegmentView::field(std::size_t n) const {
+  const MessageView& m = *message_;
+  const MessageView::SegmentIndex& s = m.segments_[index_];
+  std::size_t k = n;
+  if (s.header && n >= 1) {
+    if (n <= 2) return header_field(n);
+    k = n - 1;
+  }
+  if (k >= s.field_count) return ElementView({}, Level::field, m.delims_, m.charset_);
+  const std::uint32_t* fb = m.field_begins_.data() + s.first_field;
+  const std::uint32_t b = fb[k];
+  const std::uint32_t e = (k + 1 < s.field_count) ? fb[k + 1] - 1 : s.end;
+  return ElementView(std::string_view(m.bytes_.data() + b, e - b), m.field_meta_);
+}
 
 class MessageView::Iterator {
  public:
@@ -216,8 +362,8 @@ class Message {
 
   Message(const Message& other);
   Message& operator=(const Message& other);
-  Message(Message&&) noexcept = default;
-  Message& operator=(Message&&) noexcept = default;
+  Message(Message&& other) noexcept;
+  Message& operator=(Message&& other) noexcept;
 
   const MessageView& view() const { return view_; }
   const std::string& bytes() const { return bytes_; }

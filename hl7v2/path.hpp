@@ -1,5 +1,6 @@
 // Path expressions naming parts of an HL7 v2 message: "PID-5.1", "PID-3[2].1", "OBX[3]-5",
-// "PID-3[*].1", "PID-5.1.1", "OBX[*]-5", "MSH-9.2". Parsed once, then applied to many messages.
+// "PID-3[*].1", "PID-5.1.1", "OBX[*]-5", "MSH-9.2" ("PID-3(2)" is read as "PID-3[2]").
+// Parsed once, then applied to many messages.
 // Value type; thread-safe.
 #pragma once
 
@@ -14,6 +15,7 @@ namespace hims::hl7v2 {
 struct Path {
   static constexpr std::uint32_t kAll = 0xFFFFFFFFu;  // [*]
   static constexpr std::uint32_t kUnset = 0;          // not named: the whole element / first
+  static constexpr std::uint32_t kMaxIndex = 9'999;   // larger numbers are a bad_path
 
   std::string segment;                  // "PID"
   std::uint32_t occurrence = 1;         // OBX[3] -> 3; OBX[*] -> kAll; default 1
