@@ -11,6 +11,13 @@ find_package(yaml-cpp REQUIRED)
 find_package(fmt REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(CLI11 REQUIRED CONFIG)
+# RapidJSON (header-only): Debian's config only sets RAPIDJSON_INCLUDE_DIRS; give it a target.
+find_package(RapidJSON REQUIRED CONFIG)
+if(NOT TARGET RapidJSON::RapidJSON)
+  add_library(RapidJSON::RapidJSON INTERFACE IMPORTED)
+  set_target_properties(RapidJSON::RapidJSON PROPERTIES
+    INTERFACE_INCLUDE_DIRECTORIES "${RAPIDJSON_INCLUDE_DIRS}")
+endif()
 if(HIMS_BUILD_TESTS)
   find_package(GTest REQUIRED)
   include(GoogleTest)

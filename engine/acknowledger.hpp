@@ -1,0 +1,51 @@
+// Acknowledger: what `run` answers each inbound HL7 v2 message with until the engine core
+// (journal, routes) exists: AA (CA in enhanced mode) for a message that parses and has a usable
+// header, AR (CR) with ERR segments for one that does not parse or has an unsupported version.
+// One per source; acknowledge() is const and thread-safe (the control-id counter is atomic).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "engine/config.hpp"
+
+namespace hims::engine {
+
+// The decision for one message, with what may be logged about it (no PHI: ids, codes, sizes).
+struct Acknowledgement {
+  std::string ack;           // the ACK message, CR-terminated segments, no MLLP framing
+  std::string code;          // MSA-1: AA, CA, AR, CR ...
+  std::string control_id;    // MSH-10 of the message (as far as it could be read)
+  std::string message_type;  // MSH-9.1^MSH-9.2
+  std::string version;       // MSH-12.1
+  bool accepted = false;
+  std::string reason;  // why not accepted: "hl7v2.bad_header at MSH-2: ..." (positions only)
+};
+
+class Acknowledger {
+ public:
+  // ACK control ids (MSH-10) are `control_id_prefix` followed by a counter: give each run a
+  // different prefix (control_id_prefix_for() below) so ids stay unique across restarts.
+  Acknowledger(AckConfig ack, std::uint64_t max_message_size, std::string control_id_prefix);
+
+  // `now` is MSH-7 of the ACK (the engine's clock, injected so tests can fix it).
+  Acknowledgement acknowledge(std::string_view message,
+                              std::chrono::system_clock::time_point now) const;
+
+ private:
+  std::string next_control_id() const;
+
+  AckConfig ack_;
+  std::uint64_t max_message_size_;
+  std::string control_id_prefix_;
+  mutable std::atomic<std::uint64_t> counter_{0};
+};
+
+// A short prefix (at most 9 characters) derived from the start time: "A" + seconds in base 36.
+std::string control_id_prefix_for(std::chrono::system_clock::time_point start);
+
+}  // namespace hims::engine
