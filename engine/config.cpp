@@ -51,18 +51,6 @@ std::string_view to_string(ConfigErrc code) {
   return "unknown";
 }
 
-std::string_view to_string(ClientCertMode mode) {
-  switch (mode) {
-    case ClientCertMode::none:
-      return "none";
-    case ClientCertMode::optional:
-      return "optional";
-    case ClientCertMode::required:
-      return "required";
-  }
-  return "none";
-}
-
 namespace {
 
 std::string location_text(const Location& where) {
@@ -249,7 +237,7 @@ std::vector<ConfigProblem> TlsConfig::validate() const {
   if (client_cert != ClientCertMode::none && ca.empty()) {
     problems.push_back(
         {ConfigErrc::missing_key, "ca",
-         "is required when tls.client_cert is " + std::string(to_string(client_cert))});
+         "is required when tls.client_cert is " + std::string(adapters::to_string(client_cert))});
   } else {
     check_file(ca, "ca", false);
   }

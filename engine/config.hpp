@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "adapters/tls_config.hpp"
 #include "engine/log.hpp"
 #include "engine/result.hpp"
 
@@ -71,8 +72,8 @@ struct ListenAddress {
   static std::optional<ListenAddress> parse(std::string_view text);
 };
 
-enum class ClientCertMode : std::uint8_t { none, optional, required };
-std::string_view to_string(ClientCertMode mode);
+// The TLS client-certificate policy is the MLLP adapter's own enum.
+using adapters::ClientCertMode;
 
 // A problem validate() finds in a parsed component; `key` is relative to the component
 // ("tls.ca"); the loader adds the file, line and the full key path.

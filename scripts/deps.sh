@@ -9,7 +9,7 @@ packages=(
   libcli11-dev rapidjson-dev libpugixml-dev libsqlite3-dev libpqxx-dev libzmq3-dev cppzmq-dev
 )
 if [[ "${1:-build}" == test ]]; then
-  packages+=(googletest libgtest-dev libgmock-dev libbenchmark-dev clang lld
+  packages+=(googletest libgtest-dev libgmock-dev libbenchmark-dev clang clang-format lld
              libclang-rt-14-dev postgresql postgresql-contrib)
 fi
 

@@ -27,18 +27,6 @@ namespace hims::engine {
 
 namespace {
 
-adapters::ClientCertMode to_adapter(ClientCertMode mode) {
-  switch (mode) {
-    case ClientCertMode::none:
-      return adapters::ClientCertMode::none;
-    case ClientCertMode::optional:
-      return adapters::ClientCertMode::optional;
-    case ClientCertMode::required:
-      return adapters::ClientCertMode::required;
-  }
-  return adapters::ClientCertMode::none;
-}
-
 adapters::MllpServerConfig server_config(const MllpSourceConfig& source) {
   adapters::MllpServerConfig config;
   config.source_id = source.id;
@@ -53,7 +41,7 @@ adapters::MllpServerConfig server_config(const MllpSourceConfig& source) {
     tls.cert_chain_file = source.tls->cert.string();
     tls.private_key_file = source.tls->key.string();
     tls.ca_file = source.tls->ca.string();
-    tls.client_cert = to_adapter(source.tls->client_cert);
+    tls.client_cert = source.tls->client_cert;
     config.tls = std::move(tls);
   }
   return config;

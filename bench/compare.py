@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Median tables and ours/peer ratios for run_hl7_parse.sh and run_mllp.sh (stdlib only).
+
+  compare.py gbench FILE.json --rep N   Google Benchmark JSON -> one JSON line per benchmark,
+                                        in the peers' format (bench, lib, mode, msgs_per_s, ...)
+  compare.py hl7 RESULTS.jsonl          median table of parse runs + ratios (markdown)
+  compare.py mllp RESULTS.jsonl         median table of MLLP runs + ratios (markdown)
+"""
+import argparse
+import json
+import statistics
+import sys
+from collections import defaultdict
+
+
+def load(path):
+    rows = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("{"):
+                rows.append(json.loads(line))
+    return rows
+
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(v, digits=0):
+    if v is None:
+        return "–"
+    return f"{v:,.{digits}f}"
+
+
+def gbench(args):
+    with open(args.file) as f:
+        doc = json.load(f)
+    for b in doc.get("benchmarks", []):
+        if b.get("run_type", "iteration") != "iteration":
+            continue
+        name = b["name"].split("/real_time")[0]
+        parts = name.split("/")  # hl7/<mode>/<subset>
+        row = {"rep": args.rep, "bench": "hl7_parse", "lib": "hims", "mode": parts[1],
+               "subset": parts[2] if len(parts) > 2 else "all"}
+        if b.get("error_occurred"):
+            row["failed"] = b.get("error_message", "error")
+        else:
+            row.update({
+                "msgs_per_s": round(b["items_per_second"]),
+                "mb_per_s": round(b["bytes_per_second"] / 1e6, 2),
+                "ms_per_pass": round(b["real_time"], 3),
+                "iterations": b["iterations"],
+                "checksum": int(b.get("checksum", 0)),
+            })
+        print(json.dumps(row))
+
+
+def hl7(args):
+    rows = [r for r in load(args.file) if r.get("bench") == "hl7_parse" and "failed" not in r]
+    groups = defaultdict(list)
+    for r in rows:
+        groups[(r["lib"], r["mode"], r.get("subset", "all"))].append(r)
+    medians = {}
+    print("| lib | mode | subset | runs | msgs/s (median) | MB/s (median) | MB/s min–max | checksum |")
+    print("|---|---|---|---:|---:|---:|---|---:|")
+    order = {"tokenize": 0, "parse": 1, "touch": 2, "full": 3, "full_indexed": 4, "full_decode": 5}
+    for key in sorted(groups, key=lambda k: (k[0] != "hims", k[0], k[2] != "all", k[2],
+                                             order.get(k[1], 9))):
+        g = groups[key]
+        m = med([r["msgs_per_s"] for r in g])
+        mb = med([r["mb_per_s"] for r in g])
+        medians[key] = m
+        sums = sorted({r.get("checksum") for r in g})
+        print(f"| {key[0]} | {key[1]} | {key[2]} | {len(g)} | {fmt(m)} | {fmt(mb, 1)} | "
+              f"{fmt(min(r['mb_per_s'] for r in g), 1)}–{fmt(max(r['mb_per_s'] for r in g), 1)} | "
+              f"{', '.join(str(s) for s in sums)} |")
+    print()
+    print("| ours / peer (msgs/s medians) | " + " | ".join(
+        p for p in sorted({k[0] for k in groups if k[0] != "hims"})) + " |")
+    peers = sorted({k[0] for k in groups if k[0] != "hims"})
+    print("|---|" + "---:|" * len(peers))
+    for ours, theirs in (("touch", "touch"), ("full", "full"), ("full_decode", "full"),
+                         ("tokenize", "touch")):
+        o = medians.get(("hims", ours, "all"))
+        cells = []
+        for p in peers:
+            t = medians.get((p, theirs, "all"))
+            cells.append(f"{o / t:,.1f}×" if o and t else "–")
+        print(f"| hims {ours} vs peer {theirs} | " + " | ".join(cells) + " |")
+
+
+def mllp(args):
+    rows = [r for r in load(args.file) if r.get("bench") == "mllp"]
+    groups = defaultdict(list)
+    for r in rows:
+        groups[(r.get("server", r.get("label")), r.get("client", "?"), r["conns"])].append(r)
+    medians = {}
+    print("| server | client | C | runs | msgs/s (median) | min–max | MB/s | p50 ms | p99 ms "
+          "| max ms | bad ACKs | errors | server RSS MB |")
+    print("|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for key in sorted(groups, key=lambda k: (k[0] != "hims", k[0], k[1], k[2])):
+        g = groups[key]
+        m = med([r["msgs_per_s"] for r in g])
+        medians[key] = m
+        rss = med([r.get("server_rss_kb") for r in g])
+        print(f"| {key[0]} | {key[1]} | {key[2]} | {len(g)} | {fmt(m)} | "
+              f"{fmt(min(r['msgs_per_s'] for r in g))}–{fmt(max(r['msgs_per_s'] for r in g))} | "
+              f"{fmt(med([r['mb_per_s'] for r in g]), 1)} | {fmt(med([r['p50_ms'] for r in g]), 3)} | "
+              f"{fmt(med([r['p99_ms'] for r in g]), 3)} | {fmt(med([r['max_ms'] for r in g]), 2)} | "
+              f"{sum(r.get('bad_acks', 0) for r in g)} | "
+              f"{sum(r.get('socket_errors', 0) + r.get('closed_by_server', 0) for r in g)} | "
+              f"{fmt(rss / 1024 if rss else None, 0)} |")
+    print()
+    servers = sorted({k[0] for k in groups if k[0] != "hims"})
+    clients = sorted({k[1] for k in groups})
+    conns = sorted({k[2] for k in groups})
+    print("| ours / peer (msgs/s medians) | client | " + " | ".join(f"C={c}" for c in conns) + " |")
+    print("|---|---|" + "---:|" * len(conns))
+    for s in servers:
+        for cl in clients:
+            cells = []
+            for c in conns:
+                o, t = medians.get(("hims", cl, c)), medians.get((s, cl, c))
+                cells.append(f"{o / t:,.1f}×" if o and t else "–")
+            print(f"| hims / {s} | {cl} | " + " | ".join(cells) + " |")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    g = sub.add_parser("gbench")
+    g.add_argument("file")
+    g.add_argument("--rep", type=int, default=1)
+    sub.add_parser("hl7").add_argument("file")
+    sub.add_parser("mllp").add_argument("file")
+    args = ap.parse_args()
+    {"gbench": gbench, "hl7": hl7, "mllp": mllp}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
