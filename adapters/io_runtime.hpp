@@ -1,7 +1,9 @@
 // IoRuntime: an io_context run by N threads, for the engine's adapters (and tests). Owns the
-// context and its threads; start/stop/join are for the owning thread only.
+// context and its threads; start/release/stop/join/join_for are for the owning thread only;
+// context() and usable_cpus() may be called from any thread.
 #pragma once
 
+#include <chrono>
 #include <memory>
 
 namespace boost::asio {
@@ -26,6 +28,13 @@ class IoRuntime {
   // Abandons pending work: the threads return as soon as their current handler ends.
   void stop();
   void join();
+  // Waits up to `timeout` for every thread to return, then joins them. False on time-out (the
+  // threads keep running; stop() then join() ends them).
+  bool join_for(std::chrono::milliseconds timeout);
+
+  // The CPUs this process may run on (its affinity mask on Linux, so `taskset` and cgroup cpusets
+  // count), falling back to std::thread::hardware_concurrency(); at least 1.
+  static unsigned usable_cpus();
 
  private:
   struct Impl;

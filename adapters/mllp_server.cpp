@@ -457,6 +457,9 @@ asio::awaitable<void> MllpServerCore::accept_loop() {
       co_await pause.async_wait(kNoThrow);  // e.g. out of file descriptors: do not spin
       continue;
     }
+    // ACKs are small writes: without this, Nagle plus the peer's delayed ACK adds latency.
+    error_code nodelay_ec;
+    socket.set_option(tcp::no_delay(true), nodelay_ec);  // best effort
     error_code peer_ec;
     const auto remote = socket.remote_endpoint(peer_ec);
     std::string peer = peer_ec ? std::string("unknown") : peer_name(remote);

@@ -16,6 +16,9 @@
 //   full         touch + every field, repetition, component and sub-component raw view, walked
 //                with ElementView::children() (the peers' `full` mode stops at components)
 //   full_indexed the same walk through size() and repetition(r)/component(c)/subcomponent(s)
+//   full_visit   the same walk in one pass per field with ElementView::for_each_leaf(); it also
+//                visits empty components and repetitions (as one empty leaf each), so its
+//                `leaves` counter is higher, while the checksum and the raw bytes are the same
 //   full_decode  full + decode_to() of every sub-component (escapes decoded, UTF-8)
 //
 // Checksums (printed before the benchmarks, and as the `checksum` counter): `touch` sums
@@ -188,16 +191,42 @@ void walk_field_indexed(const ElementView& field, Tally& t, std::string& scratch
   }
 }
 
-template <bool Decode, bool Indexed = false>
+// Walk in one pass with ElementView::for_each_leaf(): every (repetition, component,
+// sub-component) position, empty ones included; components counted as the highest component
+// number seen in each repetition.
+void walk_field_visit(const ElementView& field, Tally& t) {
+  if (field.empty()) {
+    t.checksum += 1;
+    return;
+  }
+  std::size_t rep = 1;
+  std::size_t comps = 1;
+  field.for_each_leaf([&](std::size_t r, std::size_t c, std::size_t, ElementView leaf) {
+    if (r != rep) {
+      t.checksum += comps;
+      rep = r;
+    }
+    comps = c;
+    ++t.leaves;
+    t.leaf_bytes += leaf.raw().size();
+  });
+  t.checksum += comps;
+}
+
+enum class Walk { ranges, indexed, visit };
+
+template <bool Decode, Walk How = Walk::ranges>
 void walk_field(const ElementView& field, Tally& t, std::string& scratch) {
-  if constexpr (Indexed) {
+  if constexpr (How == Walk::indexed) {
     walk_field_indexed<Decode>(field, t, scratch);
+  } else if constexpr (How == Walk::visit) {
+    walk_field_visit(field, t);
   } else {
     walk_field_ranges<Decode>(field, t, scratch);
   }
 }
 
-template <bool Decode, bool Indexed = false>
+template <bool Decode, Walk How = Walk::ranges>
 void walk(const MessageView& m, Tally& t, std::string& scratch) {
   for (SegmentView seg : m) {
     const bool header = is_header(seg.name());
@@ -209,12 +238,12 @@ void walk(const MessageView& m, Tally& t, std::string& scratch) {
         t.checksum += split_count(field.raw(), m.delimiters());
         continue;
       }
-      walk_field<Decode, Indexed>(field, t, scratch);
+      walk_field<Decode, How>(field, t, scratch);
     }
   }
 }
 
-enum class Mode { tokenize, parse, touch, full, full_indexed, full_decode };
+enum class Mode { tokenize, parse, touch, full, full_indexed, full_visit, full_decode };
 
 // One pass over `subset`; false (and an error in `why`) when a message does not parse.
 bool run_pass(Mode mode, const Subset& subset, MessageView& reused, Tally& t, std::string& scratch,
@@ -248,7 +277,11 @@ bool run_pass(Mode mode, const Subset& subset, MessageView& reused, Tally& t, st
         break;
       case Mode::full_indexed:
         touch(m, t);
-        walk<false, true>(m, t, scratch);
+        walk<false, Walk::indexed>(m, t, scratch);
+        break;
+      case Mode::full_visit:
+        touch(m, t);
+        walk<false, Walk::visit>(m, t, scratch);
         break;
       case Mode::full_decode:
         touch(m, t);
@@ -284,7 +317,8 @@ void bm_pass(benchmark::State& state, Mode mode, const Subset* subset) {
   state.SetBytesProcessed(iterations * static_cast<std::int64_t>(subset->bytes));
   state.SetItemsProcessed(iterations * static_cast<std::int64_t>(subset->messages.size()));
   state.counters["checksum"] = static_cast<double>(last.checksum);
-  if (mode == Mode::full || mode == Mode::full_indexed || mode == Mode::full_decode) {
+  if (mode == Mode::full || mode == Mode::full_indexed || mode == Mode::full_visit ||
+      mode == Mode::full_decode) {
     state.counters["leaves"] = static_cast<double>(last.leaves);
   }
 }
@@ -298,10 +332,12 @@ bool verify() {
   Tally touch_t;
   Tally full_t;
   Tally indexed_t;
+  Tally visit_t;
   Tally decode_t;
   if (!run_pass(Mode::touch, all, reused, touch_t, scratch, why) ||
       !run_pass(Mode::full, all, reused, full_t, scratch, why) ||
       !run_pass(Mode::full_indexed, all, reused, indexed_t, scratch, why) ||
+      !run_pass(Mode::full_visit, all, reused, visit_t, scratch, why) ||
       !run_pass(Mode::full_decode, all, reused, decode_t, scratch, why)) {
     std::fprintf(stderr, "hl7_parse_bench: a corpus message does not parse: %s\n", why.c_str());
     return false;
@@ -325,12 +361,18 @@ bool verify() {
                     indexed_t.leaf_bytes == full_t.leaf_bytes;
   std::printf("full_indexed walk (component(i) ...) agrees with the children() walk: %s\n",
               same ? "yes" : "NO");
+  const bool visit_same =
+      visit_t.checksum == full_t.checksum && visit_t.leaf_bytes == full_t.leaf_bytes;
+  std::printf(
+      "full_visit walk (for_each_leaf) agrees with the children() walk: %s (%llu positions, "
+      "empty ones included)\n",
+      visit_same ? "yes" : "NO", static_cast<unsigned long long>(visit_t.leaves));
   std::printf("leaves (sub-components): %llu, raw bytes %llu, decoded bytes %llu\n",
               static_cast<unsigned long long>(full_t.leaves),
               static_cast<unsigned long long>(full_t.leaf_bytes),
               static_cast<unsigned long long>(decode_t.leaf_bytes));
   std::fflush(stdout);
-  return same;
+  return same && visit_same;
 }
 
 // --profile=MODE: one untimed pass of MODE over the whole corpus, for
@@ -348,6 +390,7 @@ std::optional<Mode> mode_named(std::string_view name) {
   if (name == "touch") return Mode::touch;
   if (name == "full") return Mode::full;
   if (name == "full_indexed") return Mode::full_indexed;
+  if (name == "full_visit") return Mode::full_visit;
   if (name == "full_decode") return Mode::full_decode;
   return std::nullopt;
 }
@@ -358,11 +401,12 @@ void register_all() {
     const char* name;
     Mode mode;
   };
-  const std::array<Named, 6> modes{{{"tokenize", Mode::tokenize},
+  const std::array<Named, 7> modes{{{"tokenize", Mode::tokenize},
                                     {"parse", Mode::parse},
                                     {"touch", Mode::touch},
                                     {"full", Mode::full},
                                     {"full_indexed", Mode::full_indexed},
+                                    {"full_visit", Mode::full_visit},
                                     {"full_decode", Mode::full_decode}}};
   struct NamedSubset {
     const char* name;

@@ -112,6 +112,16 @@ class ElementView {
   // (the cheap way to walk every repetition/component). Empty for an empty element; a
   // sub-component or a literal has itself as its only child.
   ElementRange children() const;
+  // One pass over the bytes (each byte read once for ~ ^ and & together) that calls
+  //   f(std::size_t repetition, std::size_t component, std::size_t subcomponent, ElementView leaf)
+  // for every sub-component position, in order, 1-based, with raw views (nothing decoded).
+  // Every position is visited, empty ones included: `a~~b^` gives (1,1,1,"a"), (2,1,1,""),
+  // (3,1,1,"b"), (3,2,1,""). Each leaf equals repetition(r).component(c).subcomponent(s) of this
+  // element. An empty element visits nothing. On a repetition (component) the repetition
+  // (and component) number is 1 and the delimiters above its level are data, as in children().
+  // A sub-component or a literal (MSH-1, MSH-2) is visited whole, once, as (1,1,1).
+  template <class F>
+  void for_each_leaf(F&& f) const;
 
   // Escapes decoded (\F\ \S\ \T\ \R\ \E\ \Xhh..\), text converted to UTF-8. Formatting escapes
   // (\.br\ \H\ \N\ \.sp\ \.in\ \.ti\ \.sk\ \.ce\ \.fi\ \.nf\ \Zxx\) are kept verbatim.
@@ -125,7 +135,9 @@ class ElementView {
   friend class SegmentView;
   friend class MessageView;
   // Delimiters (bytes 0-5), charset (byte 6), level (low nibble of byte 7), literal (bit 60),
-  // in one word so copying a view is two register moves.
+  // padded (bit 61), in one word so copying a view is two register moves. Padded: at least
+  // detail::kPad bytes of the same message follow raw_, so a search may load whole words past
+  // its end (set by SegmentView::field; inherited by children, which end no later).
   static std::uint64_t pack(const Delimiters& d, Charset charset, Level level, bool literal) {
     return static_cast<std::uint64_t>(static_cast<unsigned char>(d.field)) |
            static_cast<std::uint64_t>(static_cast<unsigned char>(d.component)) << 8 |
@@ -137,6 +149,8 @@ class ElementView {
            static_cast<std::uint64_t>(literal ? 1u : 0u) << 60;
   }
   ElementView(std::string_view raw, std::uint64_t meta) : raw_(raw), meta_(meta) {}
+  static constexpr std::uint64_t kPadded = std::uint64_t{1} << 61;
+  static bool padded(std::uint64_t meta) { return (meta & kPadded) != 0; }
   char byte(unsigned i) const { return static_cast<char>((meta_ >> (8 * i)) & 0xFFu); }
   // The same metadata at another level.
   std::uint64_t meta_at(Level level) const {
@@ -163,7 +177,7 @@ class ElementRange {
         at_ = nullptr;
       } else {
         at_ = end_ + 1;
-        end_ = detail::find_byte(at_, raw_end_, separator_, pattern_);
+        end_ = detail::find_byte(at_, raw_end_, static_cast<char>(pattern_), pattern_, padded_);
       }
       return *this;
     }
@@ -180,8 +194,8 @@ class ElementRange {
     const char* end_ = nullptr;
     const char* raw_end_ = nullptr;
     std::uint64_t meta_ = 0;
-    std::uint64_t pattern_ = 0;  // separator_ in every byte
-    char separator_ = '\0';
+    std::uint64_t pattern_ = 0;  // the separator in every byte
+    bool padded_ = false;        // detail::kPad readable bytes follow raw_end_
   };
   Iterator begin() const {
     Iterator it;
@@ -189,10 +203,11 @@ class ElementRange {
     it.at_ = raw_.data();
     it.raw_end_ = raw_.data() + raw_.size();
     it.meta_ = meta_;
-    it.separator_ = separator_;
+    it.padded_ = ElementView::padded(meta_);
     it.pattern_ = detail::broadcast(separator_);
-    it.end_ = separator_ == '\0' ? it.raw_end_
-                                 : detail::find_byte(it.at_, it.raw_end_, separator_, it.pattern_);
+    it.end_ = separator_ == '\0'
+                  ? it.raw_end_
+                  : detail::find_byte(it.at_, it.raw_end_, separator_, it.pattern_, it.padded_);
     return it;
   }
   Iterator end() const { return Iterator(); }
@@ -207,16 +222,66 @@ class ElementRange {
 inline ElementRange ElementView::children() const {
   // Branch-free: the separator is the delimiter byte the level selects (repetition for a field,
   // component for a repetition, sub-component for a component), none below or for a literal;
-  // the children's level is one lower.
+  // the children's level is one lower. Level (bits 56-59) and literal (bit 60) read together
+  // are below 3 exactly for an element that splits.
   constexpr std::uint64_t kLevelOne = std::uint64_t{1} << 56;
-  const auto lv = static_cast<unsigned>(level());
-  const bool leaf = literal() || lv >= static_cast<unsigned>(Level::subcomponent);
-  constexpr unsigned kSeparatorShift[4] = {16, 8, 32, 0};
+  const auto lv = static_cast<unsigned>((meta_ >> 56) & 0x1Fu);
+  const bool leaf = lv >= static_cast<unsigned>(Level::subcomponent);
+  // Bit offset in meta_ of the separator, one byte per level: 16 (repetition), 8 (component),
+  // 32 (sub-component).
+  constexpr std::uint32_t kSeparatorShifts = 16u | 8u << 8 | 32u << 16;
+  const unsigned shift = (kSeparatorShifts >> (8 * (lv & 3u))) & 0xFFu;
   ElementRange range;
   range.raw_ = raw_;
-  range.separator_ = leaf ? '\0' : static_cast<char>((meta_ >> kSeparatorShift[lv & 3u]) & 0xFFu);
+  range.separator_ = leaf ? '\0' : static_cast<char>((meta_ >> shift) & 0xFFu);
   range.meta_ = leaf ? meta_ : meta_ + kLevelOne;
   return range;
+}
+
+template <class F>
+void ElementView::for_each_leaf(F&& f) const {
+  if (raw_.empty()) return;
+  const auto lv = static_cast<unsigned>((meta_ >> 56) & 0x1Fu);  // level, literal (see children)
+  const std::uint64_t leaf_meta = meta_at(Level::subcomponent);
+  if (lv >= static_cast<unsigned>(Level::subcomponent)) {
+    f(std::size_t{1}, std::size_t{1}, std::size_t{1}, ElementView(raw_, leaf_meta));
+    return;
+  }
+  // Delimiters this level splits on; one that does not apply is replaced by the sub-component
+  // delimiter (always active here), so it adds no hit of its own, and is flagged off.
+  const char sub_sep = byte(4);
+  const bool rep_on = lv == static_cast<unsigned>(Level::field);
+  const bool comp_on = lv <= static_cast<unsigned>(Level::repetition);
+  const char rep_sep = rep_on ? byte(2) : sub_sep;
+  const char comp_sep = comp_on ? byte(1) : sub_sep;
+  const bool pad = padded(meta_);
+  const char* const data = raw_.data();
+  const std::size_t size = raw_.size();
+  std::size_t r = 1;
+  std::size_t c = 1;
+  std::size_t s = 1;
+  const char* start = data;
+  for (std::size_t off = 0; off < size; off += 16) {
+    const std::size_t n = size - off < 16 ? size - off : 16;
+    std::uint32_t m =
+        detail::match3_mask16(data + off, n, n == 16 || pad, rep_sep, comp_sep, sub_sep);
+    while (m != 0) {
+      const char* hit = data + off + static_cast<unsigned>(__builtin_ctz(m));
+      m &= m - 1;
+      f(r, c, s,
+        ElementView(std::string_view(start, static_cast<std::size_t>(hit - start)), leaf_meta));
+      // The same precedence as the nested children() walk: repetition, component, sub-component.
+      const char ch = *hit;
+      const bool is_rep = rep_on && ch == rep_sep;
+      const bool is_comp = !is_rep && comp_on && ch == comp_sep;
+      r += is_rep ? 1 : 0;
+      c = is_rep ? 1 : c + (is_comp ? 1 : 0);
+      s = (is_rep || is_comp) ? 1 : s + 1;
+      start = hit + 1;
+    }
+  }
+  f(r, c, s,
+    ElementView(std::string_view(start, static_cast<std::size_t>(data + size - start)), leaf_meta));
 }
 
 class MessageView;
@@ -324,11 +389,12 @@ inline ElementView SegmentView::field(std::size_t n) const {
     if (n <= 2) return header_field(n);
     k = n - 1;
   }
-  if (k >= s.field_count) return ElementView({}, Level::field, m.delims_, m.charset_);
+  if (k >= s.field_count) return ElementView({}, m.field_meta_);
   const std::uint32_t* fb = m.field_begins_.data() + s.first_field;
   const std::uint32_t b = fb[k];
   const std::uint32_t e = (k + 1 < s.field_count) ? fb[k + 1] - 1 : s.end;
-  return ElementView(std::string_view(m.bytes_.data() + b, e - b), m.field_meta_);
+  const std::uint64_t pad = m.bytes_.size() - e >= detail::kPad ? ElementView::kPadded : 0;
+  return ElementView(std::string_view(m.bytes_.data() + b, e - b), m.field_meta_ | pad);
 }
 
 class MessageView::Iterator {

@@ -6,19 +6,15 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
-#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <memory>
-#include <thread>
 #include <vector>
 
+#include "adapters/io_runtime.hpp"
 #include "adapters/mllp_server.hpp"
+#include "adapters/stop_signals.hpp"
 #include "engine/acknowledger.hpp"
 #include "engine/commands.hpp"
 #include "engine/config.hpp"
@@ -122,69 +118,24 @@ bool write_ready_file(const std::filesystem::path& path, const std::vector<Liste
   return !ec;
 }
 
-// Graceful stop on SIGINT/SIGTERM: close the listeners, let connections waiting for an ACK get
-// it, and return from io.run() once every server has stopped. A second signal, or 30 s without
-// finishing, stops the io_context at once. Every handler runs on one strand.
-class Shutdown {
- public:
-  Shutdown(boost::asio::io_context& io, std::vector<adapters::MllpServer>& servers)
-      : io_(io),
-        servers_(servers),
-        strand_(boost::asio::make_strand(io)),
-        signals_(strand_, SIGINT, SIGTERM),
-        deadline_(strand_),
-        poll_(strand_) {}
+// I/O threads: the CPUs this process may run on (taskset, cpusets), 1 to 4. More threads than
+// CPUs only adds contention.
+unsigned io_thread_count() { return std::clamp(adapters::IoRuntime::usable_cpus(), 1u, 4u); }
 
-  void arm() {
-    signals_.async_wait(
-        [this](const boost::system::error_code& ec, int signal) { on_signal(ec, signal); });
+bool all_stopped(const std::vector<adapters::MllpServer>& servers) {
+  return std::all_of(servers.begin(), servers.end(),
+                     [](const adapters::MllpServer& s) { return s.stopped(); });
+}
+
+// Start-up failed: stop what started, give it up to 5 s, then abandon the rest.
+void abandon(adapters::IoRuntime& runtime, std::vector<adapters::MllpServer>& servers) {
+  for (auto& s : servers) s.stop();
+  runtime.release();
+  if (!runtime.join_for(std::chrono::seconds(5))) {
+    runtime.stop();
+    runtime.join();
   }
-
- private:
-  void on_signal(const boost::system::error_code& ec, int signal) {
-    if (ec) return;
-    if (stopping_) {
-      log::warn("second signal: stopping now", {{"signal", signal}});
-      io_.stop();
-      return;
-    }
-    stopping_ = true;
-    log::info("stopping", {{"signal", signal}});
-    for (auto& s : servers_) s.stop();
-    deadline_.expires_after(std::chrono::seconds(30));
-    deadline_.async_wait([this](const boost::system::error_code& wait_ec) {
-      if (wait_ec) return;
-      log::warn("graceful stop took too long: stopping now");
-      io_.stop();
-    });
-    arm();
-    poll();
-  }
-
-  // MllpServer::stop() is asynchronous; poll stopped() so the signal set and the deadline can be
-  // cancelled once the servers have no work left, letting io.run() return.
-  void poll() {
-    const bool all = std::all_of(servers_.begin(), servers_.end(),
-                                 [](const adapters::MllpServer& s) { return s.stopped(); });
-    if (all) {
-      signals_.cancel();
-      deadline_.cancel();
-      return;
-    }
-    poll_.expires_after(std::chrono::milliseconds(20));
-    poll_.async_wait([this](const boost::system::error_code& ec) {
-      if (!ec) poll();
-    });
-  }
-
-  boost::asio::io_context& io_;
-  std::vector<adapters::MllpServer>& servers_;
-  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
-  boost::asio::signal_set signals_;
-  boost::asio::steady_timer deadline_;
-  boost::asio::steady_timer poll_;
-  bool stopping_ = false;
-};
+}
 
 }  // namespace
 
@@ -201,44 +152,48 @@ int run_command(const RunOptions& options) {
   log::init(options.log_format.value_or(config.log.format),
             options.log_level.value_or(config.log.level));
 
-  boost::asio::io_context io;
+  // Declared before the servers: destroyed (stopped and joined) after them.
+  adapters::IoRuntime runtime(io_thread_count());
   const std::string prefix = control_id_prefix_for(std::chrono::system_clock::now());
   std::vector<adapters::MllpServer> servers;
   std::vector<Listening> listening;
   for (const MllpSourceConfig& source : config.sources) {
     auto acknowledger = std::make_shared<const Acknowledger>(
         source.ack, source.max_message_size, prefix + std::to_string(servers.size()));
-    auto server =
-        adapters::MllpServer::start(io, server_config(source), make_handler(acknowledger));
+    auto server = adapters::MllpServer::start(runtime.context(), server_config(source),
+                                              make_handler(acknowledger));
     if (!server) {
       log::error("source cannot start", {{"source", source.id},
                                          {"listen", source.listen.to_string()},
                                          {"error", server.error().message()}});
-      for (auto& s : servers) s.stop();
-      io.run_for(std::chrono::seconds(5));
+      abandon(runtime, servers);
       return kExitUsage;
     }
     listening.push_back({source.id, source.listen.host, server->port(), source.tls.has_value()});
     servers.push_back(std::move(*server));
   }
 
-  Shutdown shutdown(io, servers);
-  shutdown.arm();
+  // Graceful stop on SIGINT/SIGTERM: close the listeners, let connections waiting for an ACK get
+  // it; the runtime's threads return once every server has stopped. A second signal, or 30 s
+  // without finishing, stops them at once. Registered before the ready file exists.
+  adapters::StopSignals stop_signals(
+      runtime,
+      [&servers] {
+        for (auto& s : servers) s.stop();
+      },
+      [&servers] { return all_stopped(servers); });
 
   if (!options.ready_file.empty() && !write_ready_file(options.ready_file, listening)) {
     log::error("cannot write the ready file", {{"path", options.ready_file.string()}});
-    for (auto& s : servers) s.stop();
-    io.run_for(std::chrono::seconds(5));
+    stop_signals.cancel();
+    abandon(runtime, servers);
     return kExitUsage;
   }
   log::info("engine running", {{"config", options.config.string()},
                                {"sources", static_cast<std::uint64_t>(servers.size())}});
 
-  const unsigned threads = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
-  std::vector<std::thread> pool;
-  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
-  io.run();
-  for (auto& t : pool) t.join();
+  runtime.release();
+  runtime.join();
 
   std::uint64_t acks = 0;
   std::uint64_t connections = 0;

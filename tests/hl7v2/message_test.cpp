@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -87,6 +90,214 @@ TEST(MessageView, ChildrenRangeMatchesIndexedAccess) {
     ++empty_children;
   }
   EXPECT_EQ(empty_children, 0);
+}
+
+// --- ElementView::for_each_leaf and the padded (past-the-end word) searches -------------------
+
+struct Leaf {
+  std::size_t r, c, s;
+  std::string raw;
+  Level level;
+  bool literal;
+  bool operator==(const Leaf&) const = default;
+};
+
+std::vector<Leaf> leaves_of(const ElementView& e) {
+  std::vector<Leaf> out;
+  e.for_each_leaf([&](std::size_t r, std::size_t c, std::size_t s, ElementView leaf) {
+    out.push_back({r, c, s, std::string(leaf.raw()), leaf.level(), leaf.literal()});
+  });
+  return out;
+}
+
+// Every position the indexed accessors give, empty ones included, for a field.
+std::vector<Leaf> indexed_leaves(const ElementView& field) {
+  std::vector<Leaf> out;
+  const std::size_t reps = field.size();
+  for (std::size_t r = 1; r <= reps; ++r) {
+    const ElementView rep = field.repetition(r);
+    const std::size_t comps = std::max<std::size_t>(rep.size(), 1);
+    for (std::size_t c = 1; c <= comps; ++c) {
+      const ElementView comp = rep.component(c);
+      const std::size_t subs = std::max<std::size_t>(comp.size(), 1);
+      for (std::size_t s = 1; s <= subs; ++s) {
+        const ElementView sub = comp.subcomponent(s);
+        out.push_back({r, c, s, std::string(sub.raw()), sub.level(), sub.literal()});
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> raws(const std::vector<Leaf>& leaves) {
+  std::vector<std::string> out;
+  for (const Leaf& l : leaves) out.push_back(l.raw);
+  return out;
+}
+
+// The children() walk down to sub-components, as raw strings.
+std::vector<std::string> children_walk(const ElementView& field) {
+  std::vector<std::string> out;
+  for (const ElementView rep : field.children()) {
+    for (const ElementView comp : rep.children()) {
+      for (const ElementView sub : comp.children()) out.emplace_back(sub.raw());
+    }
+  }
+  return out;
+}
+
+TEST(ForEachLeaf, VisitsEveryPositionInOrderWithOneBasedNumbers) {
+  const MessageView m = parse_ok("MSH|^~\\&|A\rPID|1||a~~b^|x^y&z&~q\r");
+  const std::vector<Leaf> f3 = leaves_of(m.segment(1).field(3));
+  const std::vector<Leaf> want3 = {{1, 1, 1, "a", Level::subcomponent, false},
+                                   {2, 1, 1, "", Level::subcomponent, false},
+                                   {3, 1, 1, "b", Level::subcomponent, false},
+                                   {3, 2, 1, "", Level::subcomponent, false}};
+  EXPECT_EQ(f3, want3);
+  const std::vector<Leaf> f4 = leaves_of(m.segment(1).field(4));
+  const std::vector<Leaf> want4 = {{1, 1, 1, "x", Level::subcomponent, false},
+                                   {1, 2, 1, "y", Level::subcomponent, false},
+                                   {1, 2, 2, "z", Level::subcomponent, false},
+                                   {1, 2, 3, "", Level::subcomponent, false},
+                                   {2, 1, 1, "q", Level::subcomponent, false}};
+  EXPECT_EQ(f4, want4);
+}
+
+TEST(ForEachLeaf, MatchesIndexedAccessAndChildrenOnEveryField) {
+  // Long and short fields, delimiters at the edges and across 16-byte blocks, escapes, nulls.
+  const std::string msg =
+      "MSH|^~\\&|SND|FAC||RCV|20240101||ADT^A01^ADT_A01|1|P|2.5.1\r"
+      "PID|1||123^^^HOSP&1.2.3&ISO^MR~456^^^X||DOE^JOHN\\S\\JR^^^^^L||19700101|M|||"
+      "1 A STREET^APT \\T\\ 2^CITY^ST^12345^USA^H~^^^^^^M||^PRN^PH^^^555^1234567|\"\"|~|^|&|"
+      "^~&|aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa^bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb&c~ddddddddddddddddd|"
+      "abcdefghijklmno^|abcdefghijklmnop^|abcdefghijklmnopq^\r"
+      "OBX|1|TX|||line one\\.br\\line two with a long text value to pass sixty-four bytes "
+      "in one piece^x\r"
+      "ZZZ|last&field^ends~at^the&buffer&end";
+  const MessageView m = parse_ok(msg);
+  std::size_t checked = 0;
+  for (const SegmentView seg : m) {
+    for (std::size_t f = 0; f <= seg.field_count(); ++f) {
+      const ElementView field = seg.field(f);
+      const std::vector<Leaf> got = leaves_of(field);
+      if (field.literal()) {
+        ASSERT_EQ(got.size(), 1u);
+        EXPECT_EQ(got[0].raw, field.raw());
+        EXPECT_TRUE(got[0].literal);
+        EXPECT_EQ(got[0].level, Level::subcomponent);
+        continue;
+      }
+      EXPECT_EQ(got, indexed_leaves(field)) << seg.name() << "-" << f << " " << field.raw();
+      // The children() walk skips empty repetitions and components; otherwise the same bytes.
+      std::vector<std::string> non_empty;
+      for (const Leaf& l : got) {
+        const ElementView comp = field.repetition(l.r).component(l.c);
+        if (!comp.empty()) non_empty.push_back(l.raw);
+      }
+      EXPECT_EQ(non_empty, children_walk(field)) << seg.name() << "-" << f;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 30u);
+}
+
+TEST(ForEachLeaf, EmptyFieldVisitsNothingAndNullIsOneLeaf) {
+  const MessageView m = parse_ok("MSH|^~\\&|A\rPID|1||\"\"|\r");
+  EXPECT_TRUE(leaves_of(m.segment(1).field(2)).empty());
+  EXPECT_TRUE(leaves_of(m.segment(1).field(4)).empty());   // trailing empty field
+  EXPECT_TRUE(leaves_of(m.segment(1).field(40)).empty());  // absent field
+  const std::vector<Leaf> null = leaves_of(m.segment(1).field(3));
+  ASSERT_EQ(null.size(), 1u);
+  EXPECT_EQ(null[0].raw, "\"\"");
+  bool is_null = false;
+  m.segment(1).field(3).for_each_leaf(
+      [&](std::size_t, std::size_t, std::size_t, ElementView leaf) { is_null = leaf.is_null(); });
+  EXPECT_TRUE(is_null);
+}
+
+TEST(ForEachLeaf, TrailingDelimitersGiveEmptyPositions) {
+  const MessageView m = parse_ok("MSH|^~\\&|A\rPID|a~|b^|c&|~^&\r");
+  EXPECT_EQ(raws(leaves_of(m.segment(1).field(1))), (std::vector<std::string>{"a", ""}));
+  EXPECT_EQ(raws(leaves_of(m.segment(1).field(2))), (std::vector<std::string>{"b", ""}));
+  EXPECT_EQ(raws(leaves_of(m.segment(1).field(3))), (std::vector<std::string>{"c", ""}));
+  const std::vector<Leaf> all = leaves_of(m.segment(1).field(4));
+  const std::vector<Leaf> want = {{1, 1, 1, "", Level::subcomponent, false},
+                                  {2, 1, 1, "", Level::subcomponent, false},
+                                  {2, 2, 1, "", Level::subcomponent, false},
+                                  {2, 2, 2, "", Level::subcomponent, false}};
+  EXPECT_EQ(all, want);
+}
+
+TEST(ForEachLeaf, Msh1AndMsh2AreLiteralSingleLeaves) {
+  const MessageView m = parse_ok("MSH|^~\\&|A\r");
+  const std::vector<Leaf> msh1 = leaves_of(m.segment(0).field(1));
+  const std::vector<Leaf> want1 = {{1, 1, 1, "|", Level::subcomponent, true}};
+  EXPECT_EQ(msh1, want1);
+  const std::vector<Leaf> msh2 = leaves_of(m.segment(0).field(2));
+  const std::vector<Leaf> want2 = {{1, 1, 1, "^~\\&", Level::subcomponent, true}};
+  EXPECT_EQ(msh2, want2);
+  // The same as the indexed accessors and children(): never split.
+  EXPECT_EQ(m.segment(0).field(2).repetition(1).component(1).subcomponent(1).raw(), "^~\\&");
+  EXPECT_EQ(children_walk(m.segment(0).field(2)), (std::vector<std::string>{"^~\\&"}));
+}
+
+TEST(ForEachLeaf, EscapesAreRawAndDecodeOnTheLeaf) {
+  const MessageView m = parse_ok("MSH|^~\\&|A\rPID|a\\S\\b^c\\T\\d&e\\R\\f\r");
+  const std::vector<Leaf> got = leaves_of(m.segment(1).field(1));
+  EXPECT_EQ(raws(got), (std::vector<std::string>{"a\\S\\b", "c\\T\\d", "e\\R\\f"}));
+  std::vector<std::string> decoded;
+  m.segment(1).field(1).for_each_leaf([&](std::size_t, std::size_t, std::size_t, ElementView leaf) {
+    decoded.push_back(leaf.decoded());
+  });
+  EXPECT_EQ(decoded, (std::vector<std::string>{"a^b", "c&d", "e~f"}));
+}
+
+TEST(ForEachLeaf, OnARepetitionOrComponentTheHigherDelimitersAreData) {
+  const MessageView m = parse_ok("MSH|^~\\&|A\rPID|a^b&c~d\r");
+  const ElementView field = m.segment(1).field(1);
+  const std::vector<Leaf> rep = leaves_of(field.repetition(1));
+  const std::vector<Leaf> want_rep = {{1, 1, 1, "a", Level::subcomponent, false},
+                                      {1, 2, 1, "b", Level::subcomponent, false},
+                                      {1, 2, 2, "c", Level::subcomponent, false}};
+  EXPECT_EQ(rep, want_rep);
+  const std::vector<Leaf> comp = leaves_of(field.component(2));
+  const std::vector<Leaf> want_comp = {{1, 1, 1, "b", Level::subcomponent, false},
+                                       {1, 1, 2, "c", Level::subcomponent, false}};
+  EXPECT_EQ(comp, want_comp);
+  const std::vector<Leaf> sub = leaves_of(field.component(2).subcomponent(2));
+  const std::vector<Leaf> want_sub = {{1, 1, 1, "c", Level::subcomponent, false}};
+  EXPECT_EQ(sub, want_sub);
+  // A caller-built element (no message behind it) is never read past its end.
+  const ElementView loose("x^y&z~w", Level::field, Delimiters{}, Charset::utf8);
+  EXPECT_EQ(raws(leaves_of(loose)), (std::vector<std::string>{"x", "y", "z", "w"}));
+  EXPECT_EQ(children_walk(loose), (std::vector<std::string>{"x", "y", "z", "w"}));
+}
+
+TEST(ForEachLeaf, FieldsEndingAtTheEndOfTheBufferAreNotReadPast) {
+  // Exactly sized heap buffers, no terminator: ASan reports any read past the last byte.
+  const std::vector<std::string> tails = {"a",
+                                          "a^b",
+                                          "a^b&c~d",
+                                          "0123456789abcde",
+                                          "0123456789abcdef",
+                                          "^~&",
+                                          "abc^defg&",
+                                          "0123456789ab^c~",
+                                          "0123456789abcd&ef^0123456789abcdef~g"};
+  for (const std::string& tail : tails) {
+    const std::string text = "MSH|^~\\&|A\rPID|1|" + tail;
+    const std::unique_ptr<char[]> buf(new char[text.size()]);
+    std::memcpy(buf.get(), text.data(), text.size());
+    const MessageView m = parse_ok(std::string_view(buf.get(), text.size()));
+    const ElementView field = m.segment(1).field(2);
+    ASSERT_EQ(field.raw(), tail);
+    EXPECT_EQ(leaves_of(field), indexed_leaves(field)) << tail;
+    std::vector<std::string> non_empty;
+    for (const Leaf& l : leaves_of(field)) {
+      if (!field.repetition(l.r).component(l.c).empty()) non_empty.push_back(l.raw);
+    }
+    EXPECT_EQ(non_empty, children_walk(field)) << tail;
+  }
 }
 
 TEST(MessageView, AcceptsLfCrlfAndMixedTerminators) {

@@ -1,0 +1,622 @@
+// The Store's logic, written once over the Driver (same SQL text in both dialects, $n params),
+// plus open_store() and the SHA-256 content hash.
+#include "engine/store.hpp"
+
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <utility>
+
+#include "engine/store_driver.hpp"
+
+namespace hims::store {
+
+std::string_view to_string(StoreErrc code) {
+  switch (code) {
+    case StoreErrc::bad_url:
+      return "bad_url";
+    case StoreErrc::cannot_open:
+      return "cannot_open";
+    case StoreErrc::query_failed:
+      return "query_failed";
+    case StoreErrc::busy:
+      return "busy";
+    case StoreErrc::not_found:
+      return "not_found";
+    case StoreErrc::lease_lost:
+      return "lease_lost";
+    case StoreErrc::migration_failed:
+      return "migration_failed";
+    case StoreErrc::bad_argument:
+      return "bad_argument";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(MessageState state) {
+  switch (state) {
+    case MessageState::received:
+      return "received";
+    case MessageState::processed:
+      return "processed";
+    case MessageState::filtered:
+      return "filtered";
+    case MessageState::errored:
+      return "errored";
+    case MessageState::rejected:
+      return "rejected";
+  }
+  return "unknown";
+}
+
+std::optional<MessageState> parse_message_state(std::string_view text) {
+  for (auto s : {MessageState::received, MessageState::processed, MessageState::filtered,
+                 MessageState::errored, MessageState::rejected}) {
+    if (to_string(s) == text) return s;
+  }
+  return std::nullopt;
+}
+
+std::string_view to_string(QueueItemStatus status) {
+  switch (status) {
+    case QueueItemStatus::pending:
+      return "pending";
+    case QueueItemStatus::delivered:
+      return "delivered";
+    case QueueItemStatus::dead:
+      return "dead";
+  }
+  return "unknown";
+}
+
+std::string sha256_hex(std::string_view bytes) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest.data(), &length, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(length * 2);
+  for (unsigned int i = 0; i < length; ++i) {
+    out.push_back(kHex[digest[i] >> 4]);
+    out.push_back(kHex[digest[i] & 0xF]);
+  }
+  return out;
+}
+
+namespace {
+
+std::int64_t to_us(TimePoint t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+TimePoint from_us(std::int64_t us) {
+  return TimePoint(std::chrono::duration_cast<Clock::duration>(std::chrono::microseconds(us)));
+}
+
+Error bad_data(std::string_view what) {
+  return Error(StoreErrc::query_failed, "store", "unexpected value in column " + std::string(what));
+}
+
+std::int64_t to_int(const Cell& cell) {
+  std::int64_t v = 0;
+  if (cell) std::from_chars(cell->data(), cell->data() + cell->size(), v);
+  return v;
+}
+std::string to_str(Cell& cell) { return cell ? std::move(*cell) : std::string(); }
+
+Result<Rows> run(Driver& driver, std::string_view sql, std::initializer_list<Param> params) {
+  return driver.query(sql, std::span<const Param>(params.begin(), params.size()));
+}
+
+constexpr std::string_view kJournalColumns =
+    "id, source, peer, received_at_us, message_type, trigger_event, control_id, "
+    "sending_application, sending_facility, size, content_hash, state, error, updated_at_us";
+
+Result<JournalEntry> journal_from_row(Row& row, bool with_raw) {
+  JournalEntry e;
+  e.id = to_int(row[0]);
+  e.source = to_str(row[1]);
+  e.peer = to_str(row[2]);
+  e.received_at = from_us(to_int(row[3]));
+  e.message_type = to_str(row[4]);
+  e.trigger_event = to_str(row[5]);
+  e.control_id = to_str(row[6]);
+  e.sending_application = to_str(row[7]);
+  e.sending_facility = to_str(row[8]);
+  e.size = to_int(row[9]);
+  e.content_hash = to_str(row[10]);
+  auto state = parse_message_state(row[11] ? *row[11] : "");
+  if (!state) return bad_data("journal.state");
+  e.state = *state;
+  e.error = to_str(row[12]);
+  e.updated_at = from_us(to_int(row[13]));
+  if (with_raw) e.raw = to_str(row[14]);
+  return e;
+}
+
+constexpr std::string_view kQueueColumns =
+    "id, destination, journal_id, payload, status, attempts, enqueued_at_us, not_before_us, "
+    "last_error, lease_owner, lease_until_us";
+
+Result<QueueItem> queue_from_row(Row& row) {
+  QueueItem q;
+  q.id = to_int(row[0]);
+  q.destination = to_str(row[1]);
+  q.journal_id = to_int(row[2]);
+  q.payload = to_str(row[3]);
+  std::string status = to_str(row[4]);
+  if (status == "pending") {
+    q.status = QueueItemStatus::pending;
+  } else if (status == "delivered") {
+    q.status = QueueItemStatus::delivered;
+  } else if (status == "dead") {
+    q.status = QueueItemStatus::dead;
+  } else {
+    return bad_data("queue_items.status");
+  }
+  q.attempts = static_cast<int>(to_int(row[5]));
+  q.enqueued_at = from_us(to_int(row[6]));
+  q.not_before = from_us(to_int(row[7]));
+  q.last_error = to_str(row[8]);
+  q.lease_owner = to_str(row[9]);
+  q.lease_until = from_us(to_int(row[10]));
+  return q;
+}
+
+std::string default_lease_owner() {
+  static std::atomic<int> counter{0};
+  std::array<char, 256> host{};
+  if (gethostname(host.data(), host.size() - 1) != 0) host[0] = '\0';
+  return std::string(host.data()) + ":" + std::to_string(getpid()) + ":" +
+         std::to_string(counter.fetch_add(1) + 1);
+}
+
+}  // namespace
+
+Store::Store(std::unique_ptr<Driver> driver, std::string lease_owner)
+    : driver_(std::move(driver)), lease_owner_(std::move(lease_owner)) {}
+
+Store::~Store() {
+  if (depth_ > 0) driver_->rollback();
+}
+
+std::string_view Store::backend() const {
+  return driver_->dialect() == Dialect::sqlite ? "sqlite" : "postgresql";
+}
+
+template <class T, class F>
+Result<T> Store::in_tx(F&& body) {
+  if (depth_ > 0) {  // join the caller's transaction
+    if (failed_) return *failed_;
+    Result<T> r = body();
+    if (!r.ok()) failed_ = r.error();
+    return r;
+  }
+  if (auto s = driver_->begin(); !s.ok()) return s.take_error();
+  depth_ = 1;
+  failed_.reset();
+  Result<T> r = body();
+  depth_ = 0;
+  if (!r.ok() || failed_) {  // a failed call inside fails the whole transaction
+    driver_->rollback();
+    if (!r.ok()) return r;
+    return *std::exchange(failed_, std::nullopt);
+  }
+  if (auto s = driver_->commit(); !s.ok()) {
+    driver_->rollback();
+    return s.take_error();
+  }
+  return r;
+}
+
+Status Store::transact(const std::function<Status()>& body) {
+  if (depth_ > 0) {
+    Status s = body();
+    if (!s.ok() && !failed_) failed_ = s.error();
+    return s;
+  }
+  if (auto s = driver_->begin(); !s.ok()) return s;
+  depth_ = 1;
+  failed_.reset();
+  Status s = body();
+  depth_ = 0;
+  if (!s.ok() || failed_) {
+    driver_->rollback();
+    if (!s.ok()) return s;
+    return *std::exchange(failed_, std::nullopt);
+  }
+  if (auto c = driver_->commit(); !c.ok()) {
+    driver_->rollback();
+    return c;
+  }
+  return {};
+}
+
+std::vector<Migration> Store::known_migrations() {
+  std::vector<Migration> out;
+  for (const auto& step : migration_steps()) out.push_back({step.version, std::string(step.name)});
+  return out;
+}
+
+Status Store::migrate() {
+  if (depth_ > 0) return Error(StoreErrc::bad_argument, "migrate", "not inside a transaction");
+  const Dialect dialect = driver_->dialect();
+  for (const auto& step : migration_steps()) {
+    Status s = in_tx<void>([&]() -> Status {
+      if (dialect == Dialect::postgres) {
+        // Nodes starting together: one migrates, the others wait and then see it applied.
+        if (auto r = run(*driver_, "SELECT pg_advisory_xact_lock(4242001)", {}); !r.ok()) {
+          return r.take_error();
+        }
+      }
+      if (auto s2 = driver_->script(migrations_table_sql(dialect)); !s2.ok()) return s2;
+      auto done = run(*driver_, "SELECT 1 FROM schema_migrations WHERE version = $1",
+                      {Param::of(step.version)});
+      if (!done.ok()) return done.take_error();
+      if (!done->empty()) return {};
+      const auto sql = dialect == Dialect::sqlite ? step.sqlite_sql : step.postgres_sql;
+      if (auto s2 = driver_->script(sql); !s2.ok()) {
+        return Error(StoreErrc::migration_failed, "migration " + std::to_string(step.version),
+                     s2.error().message());
+      }
+      auto ins = run(*driver_, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                     {Param::of(step.version), Param::text(step.name)});
+      if (!ins.ok()) return ins.take_error();
+      return {};
+    });
+    if (!s.ok()) return s;
+  }
+  return {};
+}
+
+Result<std::vector<Migration>> Store::applied_migrations() {
+  return in_tx<std::vector<Migration>>([&]() -> Result<std::vector<Migration>> {
+    auto rows = run(*driver_, "SELECT version, name FROM schema_migrations ORDER BY version", {});
+    if (!rows.ok()) return rows.take_error();
+    std::vector<Migration> out;
+    for (auto& row : *rows) out.push_back({static_cast<int>(to_int(row[0])), to_str(row[1])});
+    return out;
+  });
+}
+
+Result<std::vector<JournalId>> Store::append(std::span<const NewJournalEntry> batch) {
+  if (batch.empty()) return std::vector<JournalId>{};
+  return in_tx<std::vector<JournalId>>([&]() -> Result<std::vector<JournalId>> {
+    std::vector<JournalId> ids;
+    ids.reserve(batch.size());
+    for (const auto& e : batch) {
+      const std::string hash = sha256_hex(e.raw);
+      const std::int64_t at = to_us(e.received_at);
+      auto rows =
+          run(*driver_,
+              "INSERT INTO journal (source, peer, received_at_us, message_type, "
+              "trigger_event, control_id, sending_application, sending_facility, size, "
+              "content_hash, state, error, updated_at_us, raw) VALUES ($1, $2, $3, $4, "
+              "$5, $6, $7, $8, $9, $10, $11, $12, $3, $13) RETURNING id",
+              {Param::text(e.source), Param::text(e.peer), Param::of(at),
+               Param::text(e.message_type), Param::text(e.trigger_event), Param::text(e.control_id),
+               Param::text(e.sending_application), Param::text(e.sending_facility),
+               Param::of(static_cast<std::int64_t>(e.raw.size())), Param::text(hash),
+               Param::text(to_string(e.state)), Param::text(e.error), Param::blob(e.raw)});
+      if (!rows.ok()) return rows.take_error();
+      if (rows->size() != 1) return bad_data("journal.id");
+      const JournalId id = to_int((*rows)[0][0]);
+      auto hist = run(
+          *driver_,
+          "INSERT INTO journal_history (journal_id, from_state, to_state, at_us, "
+          "detail) VALUES ($1, NULL, $2, $3, $4)",
+          {Param::of(id), Param::text(to_string(e.state)), Param::of(at), Param::text(e.error)});
+      if (!hist.ok()) return hist.take_error();
+      ids.push_back(id);
+    }
+    return ids;
+  });
+}
+
+Result<std::optional<JournalEntry>> Store::get(JournalId id) {
+  return in_tx<std::optional<JournalEntry>>([&]() -> Result<std::optional<JournalEntry>> {
+    auto rows =
+        run(*driver_, "SELECT " + std::string(kJournalColumns) + ", raw FROM journal WHERE id = $1",
+            {Param::of(id)});
+    if (!rows.ok()) return rows.take_error();
+    if (rows->empty()) return std::optional<JournalEntry>{};
+    auto e = journal_from_row((*rows)[0], true);
+    if (!e.ok()) return e.take_error();
+    return std::optional<JournalEntry>(std::move(*e));
+  });
+}
+
+Result<std::optional<JournalId>> Store::find_duplicate(const DuplicateQuery& query) {
+  return in_tx<std::optional<JournalId>>([&]() -> Result<std::optional<JournalId>> {
+    std::string sql =
+        "SELECT id FROM journal WHERE source = $1 AND control_id = $2 AND content_hash = $3 "
+        "AND received_at_us >= $4";
+    std::vector<Param> params{Param::text(query.source), Param::text(query.control_id),
+                              Param::text(query.content_hash), Param::of(to_us(query.since))};
+    if (query.before_id > 0) {
+      sql += " AND id < $5";
+      params.push_back(Param::of(query.before_id));
+    }
+    sql += " ORDER BY id LIMIT 1";
+    auto rows = driver_->query(sql, params);
+    if (!rows.ok()) return rows.take_error();
+    if (rows->empty()) return std::optional<JournalId>{};
+    return std::optional<JournalId>(to_int((*rows)[0][0]));
+  });
+}
+
+Status Store::set_state(JournalId id, MessageState to, std::string_view detail, TimePoint at) {
+  return in_tx<void>([&]() -> Status {
+    const bool pg = driver_->dialect() == Dialect::postgres;
+    auto rows = run(*driver_,
+                    pg ? "SELECT state FROM journal WHERE id = $1 FOR UPDATE"
+                       : "SELECT state FROM journal WHERE id = $1",
+                    {Param::of(id)});
+    if (!rows.ok()) return rows.take_error();
+    if (rows->empty()) {
+      return Error(StoreErrc::not_found, "journal " + std::to_string(id), "no such entry");
+    }
+    const std::string from = to_str((*rows)[0][0]);
+    const bool is_error = to == MessageState::errored || to == MessageState::rejected;
+    const std::int64_t at_us = to_us(at);
+    auto upd =
+        run(*driver_, "UPDATE journal SET state = $2, error = $3, updated_at_us = $4 WHERE id = $1",
+            {Param::of(id), Param::text(to_string(to)),
+             Param::text(is_error ? detail : std::string_view()), Param::of(at_us)});
+    if (!upd.ok()) return upd.take_error();
+    auto hist = run(*driver_,
+                    "INSERT INTO journal_history (journal_id, from_state, to_state, at_us, "
+                    "detail) VALUES ($1, $2, $3, $4, $5)",
+                    {Param::of(id), Param::text(from), Param::text(to_string(to)), Param::of(at_us),
+                     Param::text(detail)});
+    if (!hist.ok()) return hist.take_error();
+    return {};
+  });
+}
+
+Result<std::vector<StateChange>> Store::history(JournalId id) {
+  return in_tx<std::vector<StateChange>>([&]() -> Result<std::vector<StateChange>> {
+    auto rows = run(*driver_,
+                    "SELECT journal_id, from_state, to_state, at_us, detail FROM journal_history "
+                    "WHERE journal_id = $1 ORDER BY id",
+                    {Param::of(id)});
+    if (!rows.ok()) return rows.take_error();
+    std::vector<StateChange> out;
+    for (auto& row : *rows) {
+      StateChange c;
+      c.journal_id = to_int(row[0]);
+      if (row[1]) {
+        c.from = parse_message_state(*row[1]);
+        if (!c.from) return bad_data("journal_history.from_state");
+      }
+      auto to = parse_message_state(row[2] ? *row[2] : "");
+      if (!to) return bad_data("journal_history.to_state");
+      c.to = *to;
+      c.at = from_us(to_int(row[3]));
+      c.detail = to_str(row[4]);
+      out.push_back(std::move(c));
+    }
+    return out;
+  });
+}
+
+Result<std::vector<JournalEntry>> Store::unprocessed(std::size_t limit) {
+  JournalFilter filter;
+  filter.state = MessageState::received;
+  filter.limit = limit;
+  filter.with_raw = true;
+  return list(filter);
+}
+
+Result<std::vector<JournalEntry>> Store::list(const JournalFilter& filter) {
+  return in_tx<std::vector<JournalEntry>>([&]() -> Result<std::vector<JournalEntry>> {
+    std::string sql = "SELECT " + std::string(kJournalColumns);
+    if (filter.with_raw) sql += ", raw";
+    sql += " FROM journal WHERE id > $1";
+    std::vector<Param> params{Param::of(filter.after_id)};
+    auto add = [&](std::string_view condition, Param p) {
+      params.push_back(p);
+      sql += " AND ";
+      sql += condition;
+      sql += " $" + std::to_string(params.size());
+    };
+    if (filter.state) add("state =", Param::text(to_string(*filter.state)));
+    if (filter.source) add("source =", Param::text(*filter.source));
+    if (filter.control_id) add("control_id =", Param::text(*filter.control_id));
+    if (filter.received_from) add("received_at_us >=", Param::of(to_us(*filter.received_from)));
+    if (filter.received_until) add("received_at_us <", Param::of(to_us(*filter.received_until)));
+    params.push_back(Param::of(static_cast<std::int64_t>(filter.limit)));
+    sql += " ORDER BY id LIMIT $" + std::to_string(params.size());
+    auto rows = driver_->query(sql, params);
+    if (!rows.ok()) return rows.take_error();
+    std::vector<JournalEntry> out;
+    out.reserve(rows->size());
+    for (auto& row : *rows) {
+      auto e = journal_from_row(row, filter.with_raw);
+      if (!e.ok()) return e.take_error();
+      out.push_back(std::move(*e));
+    }
+    return out;
+  });
+}
+
+Result<QueueItemId> Store::enqueue(const NewQueueItem& item, JournalId journal_id, TimePoint now) {
+  if (item.destination.empty()) {
+    return Error(StoreErrc::bad_argument, "enqueue", "empty destination");
+  }
+  return in_tx<QueueItemId>([&]() -> Result<QueueItemId> {
+    auto rows =
+        run(*driver_,
+            "INSERT INTO queue_items (destination, journal_id, payload, status, attempts, "
+            "enqueued_at_us, not_before_us, last_error) VALUES ($1, $2, $3, 'pending', "
+            "0, $4, $5, '') RETURNING id",
+            {Param::text(item.destination), journal_id > 0 ? Param::of(journal_id) : Param::null(),
+             Param::blob(item.payload), Param::of(to_us(now)), Param::of(to_us(item.not_before))});
+    if (!rows.ok()) return rows.take_error();
+    if (rows->size() != 1) return bad_data("queue_items.id");
+    return to_int((*rows)[0][0]);
+  });
+}
+
+Status Store::commit_processing(JournalId id, MessageState to, std::string_view detail,
+                                TimePoint at, std::span<const NewQueueItem> items) {
+  return in_tx<void>([&]() -> Status {
+    if (auto s = set_state(id, to, detail, at); !s.ok()) return s;
+    for (const auto& item : items) {
+      if (auto r = enqueue(item, id, at); !r.ok()) return r.take_error();
+    }
+    return {};
+  });
+}
+
+Result<std::optional<QueueItem>> Store::next_due(std::string_view destination, TimePoint now,
+                                                 std::chrono::milliseconds lease) {
+  return in_tx<std::optional<QueueItem>>([&]() -> Result<std::optional<QueueItem>> {
+    // The head is the lowest pending id; a head leased elsewhere, locked by another claimer
+    // (SKIP LOCKED) or not yet due yields nothing rather than the next item: FIFO order holds.
+    std::string sql = "SELECT " + std::string(kQueueColumns) +
+                      " FROM queue_items WHERE id = (SELECT min(id) FROM queue_items WHERE "
+                      "destination = $1 AND status = 'pending') AND status = 'pending' AND "
+                      "not_before_us <= $2 AND (lease_owner IS NULL OR lease_owner = $3 OR "
+                      "lease_until_us <= $2)";
+    if (driver_->dialect() == Dialect::postgres) sql += " FOR UPDATE SKIP LOCKED";
+    const std::int64_t now_us = to_us(now);
+    auto rows = run(*driver_, sql,
+                    {Param::text(destination), Param::of(now_us), Param::text(lease_owner_)});
+    if (!rows.ok()) return rows.take_error();
+    if (rows->empty()) return std::optional<QueueItem>{};
+    auto item = queue_from_row((*rows)[0]);
+    if (!item.ok()) return item.take_error();
+    const std::int64_t until_us =
+        now_us + std::chrono::duration_cast<std::chrono::microseconds>(lease).count();
+    auto upd =
+        run(*driver_, "UPDATE queue_items SET lease_owner = $2, lease_until_us = $3 WHERE id = $1",
+            {Param::of(item->id), Param::text(lease_owner_), Param::of(until_us)});
+    if (!upd.ok()) return upd.take_error();
+    item->lease_owner = lease_owner_;
+    item->lease_until = from_us(until_us);
+    return std::optional<QueueItem>(std::move(*item));
+  });
+}
+
+namespace {
+
+// Runs an UPDATE ... WHERE id = $1 AND status = 'pending' AND lease_owner = $2 RETURNING id and
+// turns "no row" into lease_lost.
+Status leased_update(Driver& driver, const QueueItem& item, const std::string& owner,
+                     std::string_view set_clause, Param p3, Param p4) {
+  const std::string sql = "UPDATE queue_items SET " + std::string(set_clause) +
+                          ", lease_owner = NULL, lease_until_us = NULL WHERE id = $1 AND "
+                          "status = 'pending' AND lease_owner = $2 RETURNING id";
+  auto rows = run(driver, sql, {Param::of(item.id), Param::text(owner), p3, p4});
+  if (!rows.ok()) return rows.take_error();
+  if (rows->empty()) {
+    return Error(StoreErrc::lease_lost, "queue item " + std::to_string(item.id),
+                 "not pending or not leased by this store");
+  }
+  return {};
+}
+
+}  // namespace
+
+Status Store::mark_delivered(const QueueItem& item, TimePoint at) {
+  return in_tx<void>([&]() -> Status {
+    return leased_update(*driver_, item, lease_owner_,
+                         "status = 'delivered', delivered_at_us = $3, last_error = $4",
+                         Param::of(to_us(at)), Param::text(""));
+  });
+}
+
+Status Store::mark_retry(const QueueItem& item, TimePoint next_at, std::string_view error) {
+  return in_tx<void>([&]() -> Status {
+    return leased_update(*driver_, item, lease_owner_,
+                         "attempts = attempts + 1, not_before_us = $3, last_error = $4",
+                         Param::of(to_us(next_at)), Param::text(error));
+  });
+}
+
+Status Store::mark_dead(const QueueItem& item, std::string_view error, TimePoint at) {
+  return in_tx<void>([&]() -> Status {
+    return leased_update(*driver_, item, lease_owner_,
+                         "status = 'dead', attempts = attempts + 1, dead_at_us = $3, "
+                         "last_error = $4",
+                         Param::of(to_us(at)), Param::text(error));
+  });
+}
+
+Result<std::int64_t> Store::requeue_dead(const DeadLetterFilter& filter, TimePoint now) {
+  return in_tx<std::int64_t>([&]() -> Result<std::int64_t> {
+    std::string sql =
+        "UPDATE queue_items SET status = 'pending', attempts = 0, not_before_us = $1, "
+        "dead_at_us = NULL WHERE status = 'dead'";
+    std::vector<Param> params{Param::of(to_us(now))};
+    if (filter.destination) {
+      params.push_back(Param::text(*filter.destination));
+      sql += " AND destination = $" + std::to_string(params.size());
+    }
+    if (filter.id) {
+      params.push_back(Param::of(*filter.id));
+      sql += " AND id = $" + std::to_string(params.size());
+    }
+    sql += " RETURNING id";
+    auto rows = driver_->query(sql, params);
+    if (!rows.ok()) return rows.take_error();
+    return static_cast<std::int64_t>(rows->size());
+  });
+}
+
+Result<QueueStats> Store::queue_stats(std::string_view destination, TimePoint now) {
+  return in_tx<QueueStats>([&]() -> Result<QueueStats> {
+    auto rows = run(*driver_,
+                    "SELECT COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0), "
+                    "MIN(CASE WHEN status = 'pending' THEN enqueued_at_us END), "
+                    "COALESCE(SUM(CASE WHEN status = 'dead' THEN 1 ELSE 0 END), 0) "
+                    "FROM queue_items WHERE destination = $1 AND status <> 'delivered'",
+                    {Param::text(destination)});
+    if (!rows.ok()) return rows.take_error();
+    QueueStats stats;
+    if (rows->empty()) return stats;
+    auto& row = (*rows)[0];
+    stats.depth = to_int(row[0]);
+    if (row[1]) stats.oldest_age = std::chrono::microseconds(to_us(now) - to_int(row[1]));
+    stats.dead = to_int(row[2]);
+    return stats;
+  });
+}
+
+Result<std::optional<QueueItem>> Store::get_queue_item(QueueItemId id) {
+  return in_tx<std::optional<QueueItem>>([&]() -> Result<std::optional<QueueItem>> {
+    auto rows =
+        run(*driver_, "SELECT " + std::string(kQueueColumns) + " FROM queue_items WHERE id = $1",
+            {Param::of(id)});
+    if (!rows.ok()) return rows.take_error();
+    if (rows->empty()) return std::optional<QueueItem>{};
+    auto item = queue_from_row((*rows)[0]);
+    if (!item.ok()) return item.take_error();
+    return std::optional<QueueItem>(std::move(*item));
+  });
+}
+
+Result<std::unique_ptr<Store>> open_store(std::string_view url, const OpenOptions& options) {
+  Result<std::unique_ptr<Driver>> driver = Error(StoreErrc::bad_url, "store", "");
+  if (url.starts_with("sqlite:")) {
+    driver = open_sqlite_driver(url.substr(7), options);
+  } else if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
+    driver = open_postgres_driver(url, options);
+  } else {
+    return Error(StoreErrc::bad_url, "store",
+                 "expected sqlite:PATH or postgresql://USER@HOST:PORT/DB");
+  }
+  if (!driver.ok()) return driver.take_error();
+  auto store = std::make_unique<Store>(std::move(*driver), options.lease_owner.empty()
+                                                               ? default_lease_owner()
+                                                               : options.lease_owner);
+  if (options.migrate) {
+    if (auto s = store->migrate(); !s.ok()) return s.take_error();
+  }
+  return store;
+}
+
+}  // namespace hims::store

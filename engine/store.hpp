@@ -1,0 +1,231 @@
+// The engine's durable store: the message journal (raw inbound bytes, state and its history) and
+// the destination queues, on SQLite (default) or PostgreSQL. One Store = one database connection:
+// use it from one thread at a time (the engine owns one per worker thread). Not thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/result.hpp"
+
+namespace hims::store {
+
+enum class StoreErrc : std::uint8_t {
+  bad_url,           // not sqlite:PATH or postgresql://...
+  cannot_open,       // the file cannot be opened/created, or the server is unreachable
+  query_failed,      // the database refused a statement (constraint, syntax, I/O)
+  busy,              // SQLite: the database stayed locked longer than the busy timeout
+  not_found,         // no journal entry / queue item with that id
+  lease_lost,        // the queue item is not (or no longer) leased by this store
+  migration_failed,  // a schema migration failed; nothing of it was applied
+  bad_argument,      // an argument the store cannot accept (empty destination, ...)
+};
+
+constexpr ErrorDomain error_domain(StoreErrc) { return ErrorDomain::store; }
+std::string_view to_string(StoreErrc code);
+
+using Clock = std::chrono::system_clock;
+using TimePoint = Clock::time_point;
+using JournalId = std::int64_t;
+using QueueItemId = std::int64_t;
+
+// A journal entry's state. New entries are `received` (or `rejected` when refused at intake).
+enum class MessageState : std::uint8_t { received, processed, filtered, errored, rejected };
+std::string_view to_string(MessageState state);
+std::optional<MessageState> parse_message_state(std::string_view text);
+
+// SHA-256 of the bytes, lowercase hex (64 characters): the journal's content hash.
+std::string sha256_hex(std::string_view bytes);
+
+// One inbound message to journal. size and content hash are computed by the store.
+struct NewJournalEntry {
+  std::string raw;  // exactly as received
+  std::string source;
+  std::string peer;
+  TimePoint received_at;
+  std::string message_type;   // "ORU"
+  std::string trigger_event;  // "R01"
+  std::string control_id;
+  std::string sending_application;
+  std::string sending_facility;
+  MessageState state = MessageState::received;
+  std::string error;  // why it was rejected; empty otherwise. No PHI.
+};
+
+struct JournalEntry {
+  JournalId id = 0;
+  std::string raw;
+  std::string source;
+  std::string peer;
+  TimePoint received_at;
+  std::string message_type;
+  std::string trigger_event;
+  std::string control_id;
+  std::string sending_application;
+  std::string sending_facility;
+  std::int64_t size = 0;
+  std::string content_hash;  // sha256_hex(raw)
+  MessageState state = MessageState::received;
+  std::string error;
+  TimePoint updated_at;  // received_at, or the time of the last state change
+};
+
+// One row of a journal entry's history; `from` is empty for the first (the append).
+struct StateChange {
+  JournalId journal_id = 0;
+  std::optional<MessageState> from;
+  MessageState to = MessageState::received;
+  TimePoint at;
+  std::string detail;
+};
+
+// Duplicate detection (DESIGN 5a): an entry of the same source, control id and content hash
+// received at or after `since`, with an id below `before_id` (0: any id).
+struct DuplicateQuery {
+  std::string source;
+  std::string control_id;
+  std::string content_hash;
+  TimePoint since;
+  JournalId before_id = 0;
+};
+
+// Listing for `replay` and the message browser: every set field must match; oldest first.
+struct JournalFilter {
+  std::optional<MessageState> state;
+  std::optional<std::string> source;
+  std::optional<std::string> control_id;
+  std::optional<TimePoint> received_from;   // inclusive
+  std::optional<TimePoint> received_until;  // exclusive
+  JournalId after_id = 0;                   // paging: only ids above this
+  std::size_t limit = 100;
+  bool with_raw = false;  // load the raw bytes too (listings usually do not need them)
+};
+
+// An outbound item to put on a destination's queue.
+struct NewQueueItem {
+  std::string destination;
+  std::string payload;
+  TimePoint not_before;  // first delivery attempt no earlier than this
+};
+
+enum class QueueItemStatus : std::uint8_t { pending, delivered, dead };
+std::string_view to_string(QueueItemStatus status);
+
+// A queue item claimed by next_due(): leased to this store until `lease_until`.
+struct QueueItem {
+  QueueItemId id = 0;
+  std::string destination;
+  JournalId journal_id = 0;
+  std::string payload;
+  QueueItemStatus status = QueueItemStatus::pending;
+  int attempts = 0;  // failed attempts so far
+  TimePoint enqueued_at;
+  TimePoint not_before;
+  std::string last_error;
+  std::string lease_owner;
+  TimePoint lease_until;
+};
+
+struct QueueStats {
+  std::int64_t depth = 0;                               // pending items
+  std::optional<std::chrono::microseconds> oldest_age;  // of the oldest pending item, at `now`
+  std::int64_t dead = 0;
+};
+
+// Which dead letters requeue_dead() puts back; unset fields match everything.
+struct DeadLetterFilter {
+  std::optional<std::string> destination;
+  std::optional<QueueItemId> id;
+};
+
+struct OpenOptions {
+  bool migrate = true;                           // apply pending migrations at open
+  std::chrono::milliseconds busy_timeout{5000};  // SQLite: wait this long for a lock
+  std::string lease_owner;  // who claims queue items; "" = a unique id per Store ("host:pid:n")
+};
+
+struct Migration {
+  int version = 0;
+  std::string name;
+};
+
+class Driver;  // the backend connection (engine/store_driver.hpp)
+
+class Store {
+ public:
+  explicit Store(std::unique_ptr<Driver> driver, std::string lease_owner);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  std::string_view backend() const;  // "sqlite" or "postgresql"
+  const std::string& lease_owner() const { return lease_owner_; }
+
+  // Applies every migration not yet in schema_migrations, each in its own transaction.
+  Status migrate();
+  // The versions recorded in schema_migrations, ascending.
+  Result<std::vector<Migration>> applied_migrations();
+  // Every migration this build knows, ascending.
+  static std::vector<Migration> known_migrations();
+
+  // Runs `body` in one transaction: every store call inside joins it (nesting joins too). Commits
+  // when body returns ok and no call inside failed; otherwise rolls back and returns the error.
+  Status transact(const std::function<Status()>& body);
+
+  // --- journal ---
+  // Inserts the whole batch in one transaction and one durable commit (the group commit): when
+  // this returns ok, the entries survive a crash. Returns their ids in batch order.
+  Result<std::vector<JournalId>> append(std::span<const NewJournalEntry> batch);
+  Result<std::optional<JournalEntry>> get(JournalId id);
+  Result<std::optional<JournalId>> find_duplicate(const DuplicateQuery& query);
+  // Changes the state and records the change; for errored/rejected, `detail` becomes the error.
+  Status set_state(JournalId id, MessageState to, std::string_view detail, TimePoint at);
+  Result<std::vector<StateChange>> history(JournalId id);
+  // Entries still `received`, oldest first (recovery after a restart). Raw bytes included.
+  Result<std::vector<JournalEntry>> unprocessed(std::size_t limit);
+  Result<std::vector<JournalEntry>> list(const JournalFilter& filter);
+
+  // --- destination queues (FIFO per destination) ---
+  Result<QueueItemId> enqueue(const NewQueueItem& item, JournalId journal_id, TimePoint now);
+  // The message is done: state change (with history) and its outbound items, atomically.
+  Status commit_processing(JournalId id, MessageState to, std::string_view detail, TimePoint at,
+                           std::span<const NewQueueItem> items);
+  // Claims the destination's head (lowest id still pending) when it is due (not_before <= now)
+  // and not leased by another owner (or its lease expired). Never skips the head: an item that
+  // is not due, or leased elsewhere, blocks the destination. PostgreSQL: FOR UPDATE SKIP LOCKED.
+  Result<std::optional<QueueItem>> next_due(std::string_view destination, TimePoint now,
+                                            std::chrono::milliseconds lease);
+  Status mark_delivered(const QueueItem& item, TimePoint at);
+  // A failed attempt to try again at `next_at`: attempts + 1, last error kept, lease released.
+  Status mark_retry(const QueueItem& item, TimePoint next_at, std::string_view error);
+  // Gives up: dead letter with its last error (attempts + 1).
+  Status mark_dead(const QueueItem& item, std::string_view error, TimePoint at);
+  // Dead letters back to pending (attempts reset, due at `now`); returns how many. Requeued items
+  // keep their id, so they go back to their original place in the FIFO.
+  Result<std::int64_t> requeue_dead(const DeadLetterFilter& filter, TimePoint now);
+  Result<QueueStats> queue_stats(std::string_view destination, TimePoint now);
+  Result<std::optional<QueueItem>> get_queue_item(QueueItemId id);
+
+ private:
+  template <class T, class F>
+  Result<T> in_tx(F&& body);
+
+  std::unique_ptr<Driver> driver_;
+  std::string lease_owner_;
+  int depth_ = 0;                // transact() nesting
+  std::optional<Error> failed_;  // first failure inside the open transaction
+};
+
+// Opens `sqlite:PATH` (parent folders created; WAL, synchronous=FULL) or a libpq URL
+// `postgresql://user@host:port/db` (synchronous_commit=on). Applies migrations when asked.
+Result<std::unique_ptr<Store>> open_store(std::string_view url, const OpenOptions& options = {});
+
+}  // namespace hims::store

@@ -1,0 +1,66 @@
+// Internal to the store: the backend connection a Store runs its SQL on (SQLite or libpqxx), and
+// the migrations per dialect. SQL uses $1..$n placeholders in both dialects. One thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/result.hpp"
+#include "engine/store.hpp"
+
+namespace hims::store {
+
+enum class Dialect : std::uint8_t { sqlite, postgres };
+
+// A statement parameter; text and blob views must stay valid for the call.
+struct Param {
+  enum class Kind : std::uint8_t { null, integer, text, blob };
+  Kind kind = Kind::null;
+  std::int64_t integer = 0;
+  std::string_view bytes;
+
+  static Param null() { return {}; }
+  static Param of(std::int64_t v) { return {Kind::integer, v, {}}; }
+  static Param text(std::string_view v) { return {Kind::text, 0, v}; }
+  static Param blob(std::string_view v) { return {Kind::blob, 0, v}; }
+};
+
+// A result cell: NULL or its bytes (integers as decimal text, blobs as raw bytes).
+using Cell = std::optional<std::string>;
+using Row = std::vector<Cell>;
+using Rows = std::vector<Row>;
+
+class Driver {
+ public:
+  virtual ~Driver() = default;
+  virtual Dialect dialect() const = 0;
+  // One statement; returns its rows (RETURNING rows for INSERT/UPDATE).
+  virtual Result<Rows> query(std::string_view sql, std::span<const Param> params) = 0;
+  // Several statements without parameters (migrations).
+  virtual Status script(std::string_view sql) = 0;
+  virtual Status begin() = 0;  // SQLite: BEGIN IMMEDIATE (take the write lock up front)
+  virtual Status commit() = 0;
+  virtual void rollback() = 0;  // best effort; never fails the caller
+};
+
+Result<std::unique_ptr<Driver>> open_sqlite_driver(std::string_view path,
+                                                   const OpenOptions& options);
+Result<std::unique_ptr<Driver>> open_postgres_driver(std::string_view url,
+                                                     const OpenOptions& options);
+
+struct MigrationStep {
+  int version;
+  std::string_view name;
+  std::string_view sqlite_sql;
+  std::string_view postgres_sql;
+};
+std::span<const MigrationStep> migration_steps();
+// The schema_migrations table itself (CREATE TABLE IF NOT EXISTS), per dialect.
+std::string_view migrations_table_sql(Dialect dialect);
+
+}  // namespace hims::store

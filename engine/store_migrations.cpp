@@ -1,0 +1,130 @@
+// The engine's own tables (journal, history, queues), one versioned migration per change, in both
+// dialects. Append new steps; never edit an applied one. Times are microseconds since the Unix
+// epoch (UTC) in BIGINT columns named *_us, identical in both dialects.
+#include <array>
+
+#include "engine/store_driver.hpp"
+
+namespace hims::store {
+namespace {
+
+constexpr std::string_view kSqliteV1 = R"sql(
+CREATE TABLE journal (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  source TEXT NOT NULL,
+  peer TEXT NOT NULL,
+  received_at_us BIGINT NOT NULL,
+  message_type TEXT NOT NULL,
+  trigger_event TEXT NOT NULL,
+  control_id TEXT NOT NULL,
+  sending_application TEXT NOT NULL,
+  sending_facility TEXT NOT NULL,
+  size BIGINT NOT NULL,
+  content_hash TEXT NOT NULL,
+  state TEXT NOT NULL
+    CHECK (state IN ('received', 'processed', 'filtered', 'errored', 'rejected')),
+  error TEXT NOT NULL DEFAULT '',
+  updated_at_us BIGINT NOT NULL,
+  raw BLOB NOT NULL
+);
+CREATE INDEX journal_state_idx ON journal (state, id);
+CREATE INDEX journal_duplicate_idx ON journal (source, control_id, received_at_us);
+CREATE INDEX journal_received_idx ON journal (received_at_us);
+CREATE TABLE journal_history (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  journal_id BIGINT NOT NULL REFERENCES journal (id),
+  from_state TEXT,
+  to_state TEXT NOT NULL,
+  at_us BIGINT NOT NULL,
+  detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX journal_history_journal_idx ON journal_history (journal_id, id);
+CREATE TABLE queue_items (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  destination TEXT NOT NULL,
+  journal_id BIGINT REFERENCES journal (id),
+  payload BLOB NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'dead')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  enqueued_at_us BIGINT NOT NULL,
+  not_before_us BIGINT NOT NULL,
+  last_error TEXT NOT NULL DEFAULT '',
+  lease_owner TEXT,
+  lease_until_us BIGINT,
+  delivered_at_us BIGINT,
+  dead_at_us BIGINT
+);
+CREATE INDEX queue_items_pending_idx ON queue_items (destination, id) WHERE status = 'pending';
+CREATE INDEX queue_items_dead_idx ON queue_items (destination, id) WHERE status = 'dead';
+CREATE INDEX queue_items_journal_idx ON queue_items (journal_id);
+)sql";
+
+constexpr std::string_view kPostgresV1 = R"sql(
+CREATE TABLE journal (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  source TEXT NOT NULL,
+  peer TEXT NOT NULL,
+  received_at_us BIGINT NOT NULL,
+  message_type TEXT NOT NULL,
+  trigger_event TEXT NOT NULL,
+  control_id TEXT NOT NULL,
+  sending_application TEXT NOT NULL,
+  sending_facility TEXT NOT NULL,
+  size BIGINT NOT NULL,
+  content_hash TEXT NOT NULL,
+  state TEXT NOT NULL
+    CHECK (state IN ('received', 'processed', 'filtered', 'errored', 'rejected')),
+  error TEXT NOT NULL DEFAULT '',
+  updated_at_us BIGINT NOT NULL,
+  raw BYTEA NOT NULL
+);
+CREATE INDEX journal_state_idx ON journal (state, id);
+CREATE INDEX journal_duplicate_idx ON journal (source, control_id, received_at_us);
+CREATE INDEX journal_received_idx ON journal (received_at_us);
+CREATE TABLE journal_history (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  journal_id BIGINT NOT NULL REFERENCES journal (id),
+  from_state TEXT,
+  to_state TEXT NOT NULL,
+  at_us BIGINT NOT NULL,
+  detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX journal_history_journal_idx ON journal_history (journal_id, id);
+CREATE TABLE queue_items (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  destination TEXT NOT NULL,
+  journal_id BIGINT REFERENCES journal (id),
+  payload BYTEA NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'dead')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  enqueued_at_us BIGINT NOT NULL,
+  not_before_us BIGINT NOT NULL,
+  last_error TEXT NOT NULL DEFAULT '',
+  lease_owner TEXT,
+  lease_until_us BIGINT,
+  delivered_at_us BIGINT,
+  dead_at_us BIGINT
+);
+CREATE INDEX queue_items_pending_idx ON queue_items (destination, id) WHERE status = 'pending';
+CREATE INDEX queue_items_dead_idx ON queue_items (destination, id) WHERE status = 'dead';
+CREATE INDEX queue_items_journal_idx ON queue_items (journal_id);
+)sql";
+
+constexpr std::array kSteps{
+    MigrationStep{1, "journal and destination queues", kSqliteV1, kPostgresV1},
+};
+
+}  // namespace
+
+std::span<const MigrationStep> migration_steps() { return kSteps; }
+
+std::string_view migrations_table_sql(Dialect dialect) {
+  if (dialect == Dialect::sqlite) {
+    return "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+           "name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)";
+  }
+  return "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+         "name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())";
+}
+
+}  // namespace hims::store
