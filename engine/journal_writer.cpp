@@ -1,0 +1,297 @@
+#include "engine/journal_writer.hpp"
+
+#include <cassert>
+#include <exception>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/log.hpp"
+
+namespace hims::engine {
+namespace {
+
+using store::JournalId;
+
+// Set on the writer thread, so stop() called from a completion does not join itself.
+thread_local const JournalWriter* t_running_writer = nullptr;
+
+std::size_t entry_bytes(const store::NewJournalEntry& e) {
+  return sizeof(store::NewJournalEntry) + e.raw.size() + e.source.size() + e.peer.size() +
+         e.message_type.size() + e.trigger_event.size() + e.control_id.size() +
+         e.sending_application.size() + e.sending_facility.size() + e.error.size();
+}
+
+std::vector<double> batch_buckets() {
+  std::vector<double> b;
+  for (double v = 1; v <= 1024; v *= 2) b.push_back(v);
+  return b;
+}
+
+void complete(Completion& done, Result<JournalReceipt> result) {
+  try {
+    done(std::move(result));
+  } catch (const std::exception& e) {  // a completion must not kill the writer thread
+    log::error("journal completion threw", {{"error", e.what()}});
+  } catch (...) {
+    log::error("journal completion threw", {{"error", "unknown exception"}});
+  }
+}
+
+}  // namespace
+
+std::string_view to_string(JournalErrc code) {
+  switch (code) {
+    case JournalErrc::queue_full:
+      return "journal_queue_full";
+    case JournalErrc::too_large:
+      return "journal_entry_too_large";
+    case JournalErrc::stopped:
+      return "journal_stopped";
+  }
+  return "journal_unknown";
+}
+
+Result<std::unique_ptr<JournalWriter>> JournalWriter::open(
+    std::string_view url, JournalWriterOptions options, const store::OpenOptions& store_options) {
+  auto store = store::open_store(url, store_options);
+  if (!store.ok()) return store.take_error();
+  return std::make_unique<JournalWriter>(std::move(*store), std::move(options));
+}
+
+JournalWriter::JournalWriter(std::unique_ptr<store::Store> store, JournalWriterOptions options)
+    : store_(std::move(store)), options_(std::move(options)) {
+  assert(store_ != nullptr);
+  if (options_.max_batch_entries == 0) options_.max_batch_entries = 1;
+  if (!options_.clock) options_.clock = [] { return store::Clock::now(); };
+  if (options_.metrics != nullptr) {
+    metrics::Registry& r = *options_.metrics;
+    const std::string backend(store_->backend());
+    metrics_.journaled =
+        r.counter("hims_journal_appended_total", "Inbound messages durably journaled", {"store"})
+            .with({backend});
+    metrics_.duplicates = r.counter("hims_journal_duplicates_total",
+                                    "Inbound messages answered with an earlier journal id "
+                                    "(duplicates, not journaled again)",
+                                    {"store"})
+                              .with({backend});
+    metrics_.failed = r.counter("hims_journal_failed_total",
+                                "Inbound messages whose journal commit failed", {"store"})
+                          .with({backend});
+    metrics_.commit_latency =
+        r.histogram("hims_commit_latency_seconds", "One group commit (transaction plus fsync)",
+                    metrics::latency_buckets(), {"store"})
+            .with({backend});
+    metrics_.batch_size = r.histogram("hims_commit_batch_messages", "Messages per group commit",
+                                      batch_buckets(), {"store"})
+                              .with({backend});
+    metrics_.queue_depth = r.gauge("hims_journal_queue_depth",
+                                   "Inbound messages waiting for a journal commit", {"store"})
+                               .with({backend});
+  }
+  thread_ = std::thread([this] { run(); });
+}
+
+JournalWriter::~JournalWriter() { stop(); }
+
+Status JournalWriter::submit(store::NewJournalEntry entry, Completion done) {
+  const std::size_t bytes = entry_bytes(entry);
+  if (bytes > options_.max_queue_bytes) {
+    return Error(JournalErrc::too_large, "journal queue",
+                 "entry of " + std::to_string(bytes) + " bytes exceeds max_queue_bytes " +
+                     std::to_string(options_.max_queue_bytes));
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return Error(JournalErrc::stopped, "journal queue", "the writer is stopping");
+    if (queue_.size() >= options_.max_queue_entries ||
+        queued_bytes_ + bytes > options_.max_queue_bytes) {
+      return Error(JournalErrc::queue_full, "journal queue",
+                   std::to_string(queue_.size()) + " entries, " + std::to_string(queued_bytes_) +
+                       " bytes queued (limits " + std::to_string(options_.max_queue_entries) +
+                       ", " + std::to_string(options_.max_queue_bytes) + ")");
+    }
+    queue_.push_back(Pending{std::move(entry), std::move(done), bytes});
+    queued_bytes_ += bytes;
+    metrics_.queue_depth.set(static_cast<double>(queue_.size()));
+  }
+  wake_.notify_one();
+  return {};
+}
+
+void JournalWriter::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (t_running_writer == this) return;  // from a completion: the thread ends after this batch
+  std::lock_guard lock(stop_mutex_);
+  if (thread_.joinable()) thread_.join();
+}
+
+std::size_t JournalWriter::queue_depth() const {
+  std::lock_guard lock(mutex_);
+  return queue_.size();
+}
+
+JournalWriter::Stats JournalWriter::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+void JournalWriter::run() {
+  t_running_writer = this;
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) break;  // stopping, and everything queued is done
+    if (options_.max_wait.count() > 0 && !stopping_) {
+      const auto deadline = std::chrono::steady_clock::now() + options_.max_wait;
+      wake_.wait_until(lock, deadline, [&] {
+        return stopping_ || queue_.size() >= options_.max_batch_entries ||
+               queued_bytes_ >= options_.max_batch_bytes;
+      });
+    }
+    std::vector<Pending> batch = take_batch();
+    lock.unlock();
+    commit(batch);
+    batch.clear();  // completions and entries are destroyed outside the lock
+    lock.lock();
+  }
+  t_running_writer = nullptr;
+}
+
+std::vector<JournalWriter::Pending> JournalWriter::take_batch() {
+  std::vector<Pending> batch;
+  std::size_t bytes = 0;
+  while (!queue_.empty() && batch.size() < options_.max_batch_entries) {
+    const std::size_t next = queue_.front().bytes;
+    if (!batch.empty() && bytes + next > options_.max_batch_bytes) break;
+    bytes += next;
+    batch.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  queued_bytes_ -= bytes;
+  metrics_.queue_depth.set(static_cast<double>(queue_.size()));
+  return batch;
+}
+
+void JournalWriter::commit(std::vector<Pending>& batch) {
+  const std::size_t n = batch.size();
+  const bool dedupe = options_.duplicate_window.count() > 0;
+  const store::TimePoint since =
+      dedupe ? options_.clock() - options_.duplicate_window : store::TimePoint{};
+
+  // Duplicate candidates: entries as received, with a control id. Rejected entries are always
+  // journaled (the record of a refusal); entries without a control id cannot be re-sent ones.
+  std::vector<std::string> hashes(n);
+  std::vector<std::optional<std::size_t>> first_in_batch(n);  // same-batch duplicate of
+  if (dedupe) {
+    std::unordered_map<std::string, std::size_t> seen;
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto& e = batch[i].entry;
+      if (e.state != store::MessageState::received || e.control_id.empty()) continue;
+      hashes[i] = store::sha256_hex(e.raw);
+      std::string key = e.source;
+      key.append(1, '\0').append(e.control_id).append(1, '\0').append(hashes[i]);
+      auto [it, inserted] = seen.try_emplace(std::move(key), i);
+      if (!inserted) first_in_batch[i] = it->second;
+    }
+  }
+
+  std::vector<std::optional<JournalId>> earlier(n);  // duplicate of an already journaled entry
+  std::vector<JournalId> ids(n, 0);
+  const auto started = std::chrono::steady_clock::now();
+  Status status = [&]() -> Status {
+    try {
+      return store_->transact([&]() -> Status {
+        std::vector<std::size_t> rows;  // batch index of each inserted entry
+        rows.reserve(n);
+        for (std::size_t i = 0; i < n; ++i) {
+          if (first_in_batch[i]) continue;
+          if (!hashes[i].empty()) {
+            const auto& e = batch[i].entry;
+            auto found = store_->find_duplicate(
+                store::DuplicateQuery{e.source, e.control_id, hashes[i], since, 0});
+            if (!found.ok()) return found.take_error();
+            if (found->has_value()) {
+              earlier[i] = **found;
+              continue;
+            }
+          }
+          rows.push_back(i);
+        }
+        std::vector<store::NewJournalEntry> entries;
+        entries.reserve(rows.size());
+        for (std::size_t i : rows) entries.push_back(std::move(batch[i].entry));
+        auto appended = store_->append(entries);
+        if (!appended.ok()) return appended.take_error();
+        if (appended->size() != rows.size()) {
+          return Error(store::StoreErrc::query_failed, "journal",
+                       "append returned " + std::to_string(appended->size()) + " ids for " +
+                           std::to_string(rows.size()) + " entries");
+        }
+        for (std::size_t k = 0; k < rows.size(); ++k) ids[rows[k]] = (*appended)[k];
+        return {};
+      });
+    } catch (const std::exception& e) {  // the store converts; this keeps the thread alive
+      return Error(store::StoreErrc::query_failed, "journal", e.what());
+    }
+  }();
+  metrics_.commit_latency.observe(std::chrono::steady_clock::now() - started);
+  metrics_.batch_size.observe(static_cast<double>(n));
+
+  std::uint64_t journaled = 0;
+  std::uint64_t duplicates = 0;
+  if (status.ok()) {
+    for (std::size_t i = 0; i < n; ++i) {
+      if (first_in_batch[i]) {
+        const std::size_t f = *first_in_batch[i];
+        earlier[i] = earlier[f] ? *earlier[f] : ids[f];
+      }
+      if (earlier[i]) {
+        ++duplicates;
+        log::info("duplicate message not journaled again",
+                  {{"source", batch[i].entry.source},
+                   {"control_id", batch[i].entry.control_id},
+                   {"journal_id", *earlier[i]}});
+      } else {
+        ++journaled;
+      }
+    }
+  }
+  const std::uint64_t failed = status.ok() ? 0 : n;
+  bool first_failure = false;
+  {
+    std::lock_guard lock(mutex_);
+    first_failure = !status.ok() && failing_batches_ == 0;
+    if (!status.ok() && failing_batches_ > 0 && failing_batches_ % 100 == 0) first_failure = true;
+    const bool recovered = status.ok() && failing_batches_ > 0;
+    failing_batches_ = status.ok() ? 0 : failing_batches_ + 1;
+    if (recovered) log::info("journal commits succeed again", {});
+    ++stats_.batches;
+    stats_.journaled += journaled;
+    stats_.duplicates += duplicates;
+    stats_.failed += failed;
+  }
+  metrics_.journaled.inc(journaled);
+  metrics_.duplicates.inc(duplicates);
+  metrics_.failed.inc(failed);
+  if (first_failure) {
+    log::error("journal commit failed; the messages are not acknowledged",
+               {{"entries", static_cast<std::uint64_t>(n)}, {"error", status.error().message()}});
+  }
+
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!status.ok()) {
+      complete(batch[i].done, status.error());
+    } else if (earlier[i]) {
+      complete(batch[i].done, JournalReceipt{*earlier[i], earlier[i]});
+    } else {
+      complete(batch[i].done, JournalReceipt{ids[i], std::nullopt});
+    }
+  }
+}
+
+}  // namespace hims::engine

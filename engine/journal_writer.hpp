@@ -1,0 +1,169 @@
+// The group-commit journal writer (DESIGN.md 5.1, 5a): sources submit inbound messages from any
+// thread; one dedicated writer thread owns the Store and commits everything queued in one
+// transaction, then calls each entry's completion, so many ACKs share one fsync.
+// Thread-safety: submit(), queue_depth(), stats() and stop() may be called from any thread.
+// Completions run on the writer thread, never under the writer's lock; they must be quick (post
+// the result back to the connection's strand) and must not call stop() or destroy the writer.
+// The Store is used only by the writer thread.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string_view>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "engine/metrics.hpp"
+#include "engine/result.hpp"
+#include "engine/store.hpp"
+
+namespace hims::engine {
+
+// Why submit() refused an entry. The source answers with a transient error (HL7 AE, HTTP 503)
+// and the partner re-sends later. Domain `engine`.
+enum class JournalErrc : std::uint8_t {
+  queue_full,  // the queue holds max_queue_entries or max_queue_bytes: back-pressure
+  too_large,   // the entry alone is larger than max_queue_bytes
+  stopped,     // stop() was called (shutdown)
+};
+
+constexpr ErrorDomain error_domain(JournalErrc) { return ErrorDomain::engine; }
+std::string_view to_string(JournalErrc code);
+
+// What a committed submit yields. For a duplicate (DESIGN 5a) nothing new is journaled: `id` is
+// the earlier entry's id and `duplicate_of` holds it too, so the source re-acknowledges but the
+// engine does not process the message twice.
+struct JournalReceipt {
+  store::JournalId id = 0;
+  std::optional<store::JournalId> duplicate_of;
+};
+
+// A move-only callable void(Result<JournalReceipt>) (std::move_only_function is C++23).
+class Completion {
+ public:
+  Completion() = default;
+  template <class F>
+  requires(!std::is_same_v<std::decay_t<F>, Completion> &&
+           std::is_invocable_v<std::decay_t<F>&, Result<JournalReceipt>>)
+      Completion(F&& f)  // NOLINT: implicit, so a lambda can be passed directly
+      : impl_(std::make_unique<Impl<std::decay_t<F>>>(std::forward<F>(f))) {}
+
+  explicit operator bool() const { return impl_ != nullptr; }
+  void operator()(Result<JournalReceipt> result) {
+    if (impl_) impl_->call(std::move(result));
+  }
+
+ private:
+  struct Base {
+    virtual ~Base() = default;
+    virtual void call(Result<JournalReceipt> result) = 0;
+  };
+  template <class F>
+  struct Impl final : Base {
+    template <class G>
+    explicit Impl(G&& g) : fn(std::forward<G>(g)) {}
+    void call(Result<JournalReceipt> result) override { fn(std::move(result)); }
+    F fn;
+  };
+  std::unique_ptr<Base> impl_;
+};
+
+struct JournalWriterOptions {
+  // Limits of one transaction; a batch always takes at least one entry.
+  std::size_t max_batch_entries = 512;
+  std::size_t max_batch_bytes = 8u << 20;
+  // Back-pressure: submit() fails with queue_full beyond these. Entries being committed no longer
+  // count, so memory stays under max_queue_bytes + max_batch_bytes.
+  std::size_t max_queue_entries = 10'000;
+  std::size_t max_queue_bytes = 64u << 20;
+  // 0 (default): natural batching, a batch is whatever queued while the previous commit ran, so an
+  // idle engine commits a lone message at once. Above 0: once a batch has its first entry, wait up
+  // to this long for more (until max_batch_entries/bytes) to share the fsync: fewer commits under
+  // moderate load, at the price of up to max_wait added to every ACK. 0-2 ms is sensible.
+  std::chrono::microseconds max_wait{0};
+  // Duplicate window (DESIGN 5a): an entry whose source, control id and content hash match an
+  // entry received at or after now - window is not journaled again. 0 disables.
+  std::chrono::seconds duplicate_window{0};
+  // `now` for the duplicate window (tests inject a fixed clock).
+  std::function<store::TimePoint()> clock = [] { return store::Clock::now(); };
+  // Optional: counters, histograms and the queue gauge are registered here.
+  metrics::Registry* metrics = nullptr;
+};
+
+class JournalWriter {
+ public:
+  struct Stats {
+    std::uint64_t batches = 0;     // transactions attempted (committed or failed)
+    std::uint64_t journaled = 0;   // entries inserted
+    std::uint64_t duplicates = 0;  // entries answered with an earlier id
+    std::uint64_t failed = 0;      // entries whose completion got an error
+  };
+
+  // Opens the store (open_store(url)); errors are returned, nothing is started.
+  static Result<std::unique_ptr<JournalWriter>> open(std::string_view url,
+                                                     JournalWriterOptions options = {},
+                                                     const store::OpenOptions& store_options = {});
+  // Takes over an open store; starts the writer thread.
+  JournalWriter(std::unique_ptr<store::Store> store, JournalWriterOptions options = {});
+  ~JournalWriter();  // stop()
+  JournalWriter(const JournalWriter&) = delete;
+  JournalWriter& operator=(const JournalWriter&) = delete;
+
+  // Queues one entry. Ok: `done` will be called exactly once on the writer thread, after the
+  // entry's transaction committed (durable; receipt) or failed (the error; the whole batch fails,
+  // nothing of it is committed). Error (queue_full, too_large, stopped): `done` is never called.
+  // Never blocks on the store.
+  [[nodiscard]] Status submit(store::NewJournalEntry entry, Completion done);
+
+  // Stops accepting, commits and completes everything already queued, joins the writer thread.
+  // Idempotent; concurrent callers all return after the join.
+  void stop();
+
+  std::size_t queue_depth() const;
+  Stats stats() const;
+
+ private:
+  struct Pending {
+    store::NewJournalEntry entry;
+    Completion done;
+    std::size_t bytes = 0;
+  };
+  struct Instruments {
+    metrics::Counter journaled;
+    metrics::Counter duplicates;
+    metrics::Counter failed;
+    metrics::Histogram commit_latency;
+    metrics::Histogram batch_size;
+    metrics::Gauge queue_depth;
+  };
+
+  void run();
+  std::vector<Pending> take_batch();  // under mutex_
+  void commit(std::vector<Pending>& batch);
+
+  std::unique_ptr<store::Store> store_;  // writer thread only
+  JournalWriterOptions options_;
+  Instruments metrics_;
+
+  mutable std::mutex mutex_;  // guards everything below up to thread_
+  std::condition_variable wake_;
+  std::deque<Pending> queue_;
+  std::size_t queued_bytes_ = 0;
+  bool stopping_ = false;
+  Stats stats_;
+  std::uint64_t failing_batches_ = 0;  // consecutive failed commits (to log, not flood)
+
+  std::mutex stop_mutex_;  // serialises join()
+  std::thread thread_;
+};
+
+}  // namespace hims::engine
