@@ -2,15 +2,8 @@
 
 #include <algorithm>
 #include <array>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
@@ -19,11 +12,11 @@
 #include <boost/beast/http/write.hpp>
 #include <exception>
 #include <limits>
-#include <mutex>
 #include <optional>
 #include <tuple>
 #include <unordered_map>
 
+#include "adapters/detail/listener.hpp"
 #include "engine/log.hpp"
 
 namespace hims::adapters {
@@ -35,18 +28,11 @@ using tcp = asio::ip::tcp;
 using boost::system::error_code;
 
 namespace {
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kReadChunk = 16 * 1024;
 // After an error response, how long and how much the unread rest of a request is drained before
 // the socket is closed, so the client reads the response instead of a reset.
 constexpr std::chrono::milliseconds kLingerTime{1000};
 constexpr std::size_t kLingerBytes = 1024 * 1024;
-
-std::string peer_name(const tcp::endpoint& ep) {
-  const auto address = ep.address();
-  std::string out = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
-  return out + ":" + std::to_string(ep.port());
-}
 
 bool iequals(std::string_view a, std::string_view b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
@@ -84,27 +70,16 @@ struct HttpRoutesForPath {
 };
 
 // Everything the listener and its sessions share. Lives as long as the longest of them.
-struct HttpServerCore : std::enable_shared_from_this<HttpServerCore> {
+struct HttpServerCore
+    : ListenerCore<HttpServerCore, HttpSession, HttpServerConfig, HttpServerStats> {
+  static constexpr ListenerLabels kLabels{"HTTP", "listener"};
+
   HttpServerCore(asio::io_context& io_context, HttpServerConfig cfg)
-      : io(io_context), config(std::move(cfg)), acceptor(asio::make_strand(io_context)) {}
+      : ListenerCore(io_context, std::move(cfg)) {}
 
-  asio::awaitable<void> accept_loop();
-  bool add(const std::shared_ptr<HttpSession>& session, std::uint64_t id);
-  void remove(std::uint64_t id);
-  void stop();
+  const std::string& id() const { return config.listener_id; }
 
-  asio::io_context& io;
-  const HttpServerConfig config;
   std::unordered_map<std::string, HttpRoutesForPath> routes;  // read-only once started
-  tcp::acceptor acceptor;
-  HttpServerStats stats;
-  std::uint16_t port = 0;
-  std::atomic<bool> stop_requested{false};
-  std::atomic<bool> accept_loop_done{false};
-
-  std::mutex mutex;  // guards sessions and stopping
-  std::unordered_map<std::uint64_t, std::weak_ptr<HttpSession>> sessions;
-  bool stopping = false;
 };
 
 // One connection: one coroutine owning the stream on its own strand. The stream's own expiry
@@ -376,87 +351,6 @@ asio::awaitable<void> HttpSession::run() {
                                    {"requests", requests_}});
 }
 
-// ---- listener ------------------------------------------------------------------------------
-
-bool HttpServerCore::add(const std::shared_ptr<HttpSession>& session, std::uint64_t id) {
-  std::lock_guard lock(mutex);
-  if (stopping || stats.connections_active.load() >= config.max_connections) return false;
-  stats.connections_active.fetch_add(1);
-  sessions.emplace(id, session);
-  session->registered = true;
-  return true;
-}
-
-void HttpServerCore::remove(std::uint64_t id) {
-  std::lock_guard lock(mutex);
-  sessions.erase(id);
-}
-
-void HttpServerCore::stop() {
-  if (stop_requested.exchange(true)) return;
-  std::vector<std::weak_ptr<HttpSession>> to_stop;
-  {
-    std::lock_guard lock(mutex);
-    stopping = true;
-    for (auto& [id, session] : sessions) to_stop.push_back(session);
-  }
-  asio::post(acceptor.get_executor(), [self = shared_from_this()] {
-    error_code ec;
-    self->acceptor.close(ec);
-  });
-  for (auto& weak : to_stop) {
-    if (auto session = weak.lock()) {
-      asio::post(session->executor(), [session] { session->request_stop(); });
-    }
-  }
-}
-
-asio::awaitable<void> HttpServerCore::accept_loop() {
-  auto self = shared_from_this();
-  std::uint64_t next_id = 0;
-  while (!stop_requested) {
-    tcp::socket socket(asio::make_strand(io));
-    auto [ec] = co_await acceptor.async_accept(socket, kNoThrow);
-    if (ec) {
-      if (ec == asio::error::operation_aborted || stop_requested || !acceptor.is_open()) break;
-      log::warn("accept failed", {{"listener", config.listener_id}, {"error", ec.message()}});
-      asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(100));
-      co_await pause.async_wait(kNoThrow);  // e.g. out of file descriptors: do not spin
-      continue;
-    }
-    error_code nodelay_ec;
-    socket.set_option(tcp::no_delay(true), nodelay_ec);  // best effort
-    error_code peer_ec;
-    const auto remote = socket.remote_endpoint(peer_ec);
-    std::string peer = peer_ec ? std::string("unknown") : peer_name(remote);
-    const std::uint64_t id = ++next_id;
-    auto session = std::make_shared<HttpSession>(self, std::move(socket), id, peer);
-    if (!add(session, id)) {
-      stats.connections_refused.fetch_add(1);
-      log::warn("connection refused: max_connections reached or stopping",
-                {{"listener", config.listener_id},
-                 {"peer", peer},
-                 {"max_connections", config.max_connections}});
-      continue;  // `session` goes out of scope and closes the socket
-    }
-    stats.connections_accepted.fetch_add(1);
-    auto executor = session->executor();
-    asio::co_spawn(executor, session->run(), [listener = config.listener_id](std::exception_ptr e) {
-      if (!e) return;
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        log::error("HTTP connection ended by an exception",
-                   {{"listener", listener}, {"error", ex.what()}});
-      } catch (...) {
-        log::error("HTTP connection ended by an exception", {{"listener", listener}});
-      }
-    });
-  }
-  accept_loop_done = true;
-  log::info("HTTP listener stopped", {{"listener", config.listener_id}, {"port", unsigned{port}}});
-}
-
 }  // namespace detail
 
 // ---- public API ----------------------------------------------------------------------------
@@ -523,33 +417,12 @@ Result<HttpServer> HttpServer::start(asio::io_context& io, HttpServerConfig conf
   }
 
   const auto& cfg = core->config;
-  const std::string where = cfg.host + ":" + std::to_string(cfg.port);
-  error_code ec;
-  tcp::resolver resolver(io);
-  const auto endpoints =
-      resolver.resolve(cfg.host, std::to_string(cfg.port),
-                       tcp::resolver::passive | tcp::resolver::numeric_service, ec);
-  if (ec || endpoints.empty()) {
-    return Error(HttpErrc::bind_failed, where, "cannot resolve: " + ec.message());
+  if (auto why = core->listen(); !why.empty()) {
+    return Error(HttpErrc::bind_failed, cfg.host + ":" + std::to_string(cfg.port), std::move(why));
   }
-  const tcp::endpoint endpoint = endpoints.begin()->endpoint();
-  auto& acceptor = core->acceptor;
-  if (acceptor.open(endpoint.protocol(), ec); ec) {
-    return Error(HttpErrc::bind_failed, where, "cannot open: " + ec.message());
-  }
-  acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (acceptor.bind(endpoint, ec); ec) {
-    return Error(HttpErrc::bind_failed, where, "cannot bind: " + ec.message());
-  }
-  if (acceptor.listen(asio::socket_base::max_listen_connections, ec); ec) {
-    return Error(HttpErrc::bind_failed, where, "cannot listen: " + ec.message());
-  }
-  core->port = acceptor.local_endpoint(ec).port();
   log::info("HTTP listener started",
             {{"listener", cfg.listener_id}, {"address", cfg.host}, {"port", unsigned{core->port}}});
-  asio::co_spawn(acceptor.get_executor(), core->accept_loop(), [](std::exception_ptr e) {
-    if (e) log::error("HTTP listener ended by an exception");
-  });
+  core->start_accepting();
   return HttpServer(std::make_shared<Impl>(Impl{std::move(core)}));
 }
 
@@ -559,10 +432,6 @@ const HttpServerStats& HttpServer::stats() const { return impl_->core->stats; }
 void HttpServer::stop() {
   if (impl_) impl_->core->stop();
 }
-bool HttpServer::stopped() const {
-  if (!impl_) return true;
-  const auto& core = *impl_->core;
-  return core.accept_loop_done.load() && core.stats.connections_active.load() == 0;
-}
+bool HttpServer::stopped() const { return !impl_ || impl_->core->stopped(); }
 
 }  // namespace hims::adapters

@@ -1,6 +1,5 @@
 #include "adapters/mllp_server.hpp"
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -9,15 +8,11 @@
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <exception>
-#include <mutex>
 #include <tuple>
-#include <unordered_map>
-#include <vector>
 
+#include "adapters/detail/listener.hpp"
 #include "adapters/mllp_errors.hpp"
 #include "adapters/tls.hpp"
 #include "engine/log.hpp"
@@ -30,15 +25,7 @@ using boost::system::error_code;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kReadChunk = 16 * 1024;
-
-std::string peer_name(const tcp::endpoint& ep) {
-  const auto address = ep.address();
-  std::string out = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
-  return out + ":" + std::to_string(ep.port());
-}
-
 }  // namespace
 
 namespace detail {
@@ -46,31 +33,17 @@ namespace detail {
 class MllpSession;
 
 // Everything the listener and its sessions share. Lives as long as the longest of them.
-struct MllpServerCore : std::enable_shared_from_this<MllpServerCore> {
+struct MllpServerCore
+    : ListenerCore<MllpServerCore, MllpSession, MllpServerConfig, MllpServerStats> {
+  static constexpr ListenerLabels kLabels{"MLLP", "source"};
+
   MllpServerCore(asio::io_context& io_context, MllpServerConfig cfg, MllpHandler h)
-      : io(io_context),
-        config(std::move(cfg)),
-        handler(std::move(h)),
-        acceptor(asio::make_strand(io_context)) {}
+      : ListenerCore(io_context, std::move(cfg)), handler(std::move(h)) {}
 
-  asio::awaitable<void> accept_loop();
-  bool add(const std::shared_ptr<MllpSession>& session, std::uint64_t id);
-  void remove(std::uint64_t id);
-  void stop();
+  const std::string& id() const { return config.source_id; }
 
-  asio::io_context& io;
-  const MllpServerConfig config;
   const MllpHandler handler;
   std::optional<asio::ssl::context> tls;
-  tcp::acceptor acceptor;
-  MllpServerStats stats;
-  std::uint16_t port = 0;
-  std::atomic<bool> stop_requested{false};
-  std::atomic<bool> accept_loop_done{false};
-
-  std::mutex mutex;  // guards sessions and stopping
-  std::unordered_map<std::uint64_t, std::weak_ptr<MllpSession>> sessions;
-  bool stopping = false;
 };
 
 // One connection: one coroutine owning the socket on its own strand, plus a watchdog coroutine
@@ -409,88 +382,6 @@ asio::awaitable<bool> MllpSession::exchange(Envelope envelope) {
   co_return true;
 }
 
-// ---- listener ------------------------------------------------------------------------------
-
-bool MllpServerCore::add(const std::shared_ptr<MllpSession>& session, std::uint64_t id) {
-  std::lock_guard lock(mutex);
-  if (stopping || stats.connections_active.load() >= config.max_connections) return false;
-  stats.connections_active.fetch_add(1);
-  sessions.emplace(id, session);
-  session->registered = true;
-  return true;
-}
-
-void MllpServerCore::remove(std::uint64_t id) {
-  std::lock_guard lock(mutex);
-  sessions.erase(id);
-}
-
-void MllpServerCore::stop() {
-  if (stop_requested.exchange(true)) return;
-  std::vector<std::weak_ptr<MllpSession>> to_stop;
-  {
-    std::lock_guard lock(mutex);
-    stopping = true;
-    for (auto& [id, session] : sessions) to_stop.push_back(session);
-  }
-  asio::post(acceptor.get_executor(), [self = shared_from_this()] {
-    error_code ec;
-    self->acceptor.close(ec);
-  });
-  for (auto& weak : to_stop) {
-    if (auto session = weak.lock()) {
-      asio::post(session->executor(), [session] { session->request_stop(); });
-    }
-  }
-}
-
-asio::awaitable<void> MllpServerCore::accept_loop() {
-  auto self = shared_from_this();
-  std::uint64_t next_id = 0;
-  while (!stop_requested) {
-    tcp::socket socket(asio::make_strand(io));
-    auto [ec] = co_await acceptor.async_accept(socket, kNoThrow);
-    if (ec) {
-      if (ec == asio::error::operation_aborted || stop_requested || !acceptor.is_open()) break;
-      log::warn("accept failed", {{"source", config.source_id}, {"error", ec.message()}});
-      asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(100));
-      co_await pause.async_wait(kNoThrow);  // e.g. out of file descriptors: do not spin
-      continue;
-    }
-    // ACKs are small writes: without this, Nagle plus the peer's delayed ACK adds latency.
-    error_code nodelay_ec;
-    socket.set_option(tcp::no_delay(true), nodelay_ec);  // best effort
-    error_code peer_ec;
-    const auto remote = socket.remote_endpoint(peer_ec);
-    std::string peer = peer_ec ? std::string("unknown") : peer_name(remote);
-    const std::uint64_t id = ++next_id;
-    auto session = std::make_shared<MllpSession>(self, std::move(socket), id, peer);
-    if (!add(session, id)) {
-      stats.connections_refused.fetch_add(1);
-      log::warn("connection refused: max_connections reached or stopping",
-                {{"source", config.source_id},
-                 {"peer", peer},
-                 {"max_connections", config.max_connections}});
-      continue;  // `session` goes out of scope and closes the socket
-    }
-    stats.connections_accepted.fetch_add(1);
-    auto executor = session->executor();
-    asio::co_spawn(executor, session->run(), [source = config.source_id](std::exception_ptr e) {
-      if (!e) return;
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        log::error("MLLP connection ended by an exception",
-                   {{"source", source}, {"error", ex.what()}});
-      } catch (...) {
-        log::error("MLLP connection ended by an exception", {{"source", source}});
-      }
-    });
-  }
-  accept_loop_done = true;
-  log::info("MLLP listener stopped", {{"source", config.source_id}, {"port", unsigned{port}}});
-}
-
 }  // namespace detail
 
 // ---- public API ----------------------------------------------------------------------------
@@ -544,35 +435,14 @@ Result<MllpServer> MllpServer::start(asio::io_context& io, MllpServerConfig conf
     core->tls.emplace(std::move(ctx.value()));
   }
 
-  const std::string where = cfg.host + ":" + std::to_string(cfg.port);
-  error_code ec;
-  tcp::resolver resolver(io);
-  const auto endpoints =
-      resolver.resolve(cfg.host, std::to_string(cfg.port),
-                       tcp::resolver::passive | tcp::resolver::numeric_service, ec);
-  if (ec || endpoints.empty()) {
-    return Error(MllpErrc::bind_failed, where, "cannot resolve: " + ec.message());
+  if (auto why = core->listen(); !why.empty()) {
+    return Error(MllpErrc::bind_failed, cfg.host + ":" + std::to_string(cfg.port), std::move(why));
   }
-  const tcp::endpoint endpoint = endpoints.begin()->endpoint();
-  auto& acceptor = core->acceptor;
-  if (acceptor.open(endpoint.protocol(), ec); ec) {
-    return Error(MllpErrc::bind_failed, where, "cannot open: " + ec.message());
-  }
-  acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (acceptor.bind(endpoint, ec); ec) {
-    return Error(MllpErrc::bind_failed, where, "cannot bind: " + ec.message());
-  }
-  if (acceptor.listen(asio::socket_base::max_listen_connections, ec); ec) {
-    return Error(MllpErrc::bind_failed, where, "cannot listen: " + ec.message());
-  }
-  core->port = acceptor.local_endpoint(ec).port();
   log::info("MLLP listener started", {{"source", cfg.source_id},
                                       {"address", cfg.host},
                                       {"port", unsigned{core->port}},
                                       {"tls", cfg.tls ? to_string(cfg.tls->client_cert) : "off"}});
-  asio::co_spawn(acceptor.get_executor(), core->accept_loop(), [](std::exception_ptr e) {
-    if (e) log::error("MLLP listener ended by an exception");
-  });
+  core->start_accepting();
   return MllpServer(std::make_shared<Impl>(Impl{std::move(core)}));
 }
 
@@ -582,10 +452,6 @@ const MllpServerStats& MllpServer::stats() const { return impl_->core->stats; }
 void MllpServer::stop() {
   if (impl_) impl_->core->stop();
 }
-bool MllpServer::stopped() const {
-  if (!impl_) return true;
-  const auto& core = *impl_->core;
-  return core.accept_loop_done.load() && core.stats.connections_active.load() == 0;
-}
+bool MllpServer::stopped() const { return !impl_ || impl_->core->stopped(); }
 
 }  // namespace hims::adapters

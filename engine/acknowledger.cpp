@@ -51,6 +51,64 @@ std::string Acknowledger::next_control_id() const {
   return control_id_prefix_ + "-" + base36(counter_.fetch_add(1, std::memory_order_relaxed) + 1);
 }
 
+hl7v2::AckOptions Acknowledger::ack_options(std::chrono::system_clock::time_point now) const {
+  hl7v2::AckOptions options;
+  options.sending_application = ack_.application;
+  options.sending_facility = ack_.facility;
+  options.timestamp = hl7v2::Timestamp::from_sys_time(
+                          std::chrono::time_point_cast<std::chrono::microseconds>(now), 0)
+                          .to_hl7();
+  options.control_id = next_control_id();
+  return options;
+}
+
+void Acknowledger::answer(Acknowledgement& out, hl7v2::AckOutcome outcome,
+                          const hl7v2::AckOptions& options,
+                          const std::vector<hl7v2::AckError>& errors) {
+  const hl7v2::OriginalHeader& header = out.header;
+  // Nothing is processed after acceptance yet, so when MSH-15 asks for no accept ack (NE, or ER
+  // on success) the application ack (MSH-16) is the answer; MLLP needs one answer per message,
+  // so with NE/NE the commit-level code is sent anyway.
+  std::optional<std::string> ack = hl7v2::build_accept_ack(header, outcome, options, errors);
+  if (!ack) ack = hl7v2::build_application_ack(header, outcome, options, errors);
+  if (!ack) {
+    const bool enhanced = hl7v2::ack_mode(header) == hl7v2::AckMode::enhanced;
+    hl7v2::AckCode code = hl7v2::AckCode::application_accept;
+    switch (outcome) {
+      case hl7v2::AckOutcome::accepted:
+        code = enhanced ? hl7v2::AckCode::commit_accept : hl7v2::AckCode::application_accept;
+        break;
+      case hl7v2::AckOutcome::error:
+        code = enhanced ? hl7v2::AckCode::commit_error : hl7v2::AckCode::application_error;
+        break;
+      case hl7v2::AckOutcome::rejected:
+        code = enhanced ? hl7v2::AckCode::commit_reject : hl7v2::AckCode::application_reject;
+        break;
+    }
+    ack = hl7v2::build_ack(header, code, options, errors);
+  }
+  out.ack = std::move(*ack);
+  if (auto reply = hl7v2::read_ack(out.ack)) {
+    out.code = std::string(hl7v2::to_string(reply->code));
+    out.accepted = reply->positive();
+  } else {
+    out.code = "??";
+    out.accepted = false;
+  }
+}
+
+Acknowledgement Acknowledger::error_ack(const Acknowledgement& original, std::string_view detail,
+                                        std::chrono::system_clock::time_point now) const {
+  Acknowledgement out = original;
+  hl7v2::AckError error;
+  error.condition = hl7v2::ErrorCondition::application_internal_error;
+  error.detail = std::string(detail);
+  const std::vector<hl7v2::AckError> errors{error};
+  out.reason = describe(error);
+  answer(out, hl7v2::AckOutcome::error, ack_options(now), errors);
+  return out;
+}
+
 Acknowledgement Acknowledger::acknowledge(std::string_view message,
                                           std::chrono::system_clock::time_point now) const {
   Acknowledgement out;
@@ -83,36 +141,14 @@ Acknowledgement Acknowledger::acknowledge(std::string_view message,
   out.message_type = header.message_code;
   if (!header.trigger_event.empty()) out.message_type.append("^").append(header.trigger_event);
   out.version = header.version;
+  out.message_code = header.message_code;
+  out.trigger_event = header.trigger_event;
+  out.sending_application = header.sending_application;
+  out.sending_facility = header.sending_facility;
 
   const auto outcome = errors.empty() ? hl7v2::AckOutcome::accepted : hl7v2::AckOutcome::rejected;
-  hl7v2::AckOptions options;
-  options.sending_application = ack_.application;
-  options.sending_facility = ack_.facility;
-  options.timestamp = hl7v2::Timestamp::from_sys_time(
-                          std::chrono::time_point_cast<std::chrono::microseconds>(now), 0)
-                          .to_hl7();
-  options.control_id = next_control_id();
-
-  // Nothing is processed after acceptance yet, so when MSH-15 asks for no accept ack (NE, or ER
-  // on success) the application ack (MSH-16) is the answer; MLLP needs one answer per message,
-  // so with NE/NE the commit-level code is sent anyway.
-  std::optional<std::string> ack = hl7v2::build_accept_ack(header, outcome, options, errors);
-  if (!ack) ack = hl7v2::build_application_ack(header, outcome, options, errors);
-  if (!ack) {
-    const bool enhanced = hl7v2::ack_mode(header) == hl7v2::AckMode::enhanced;
-    const hl7v2::AckCode code =
-        errors.empty()
-            ? (enhanced ? hl7v2::AckCode::commit_accept : hl7v2::AckCode::application_accept)
-            : (enhanced ? hl7v2::AckCode::commit_reject : hl7v2::AckCode::application_reject);
-    ack = hl7v2::build_ack(header, code, options, errors);
-  }
-  out.ack = std::move(*ack);
-  if (auto reply = hl7v2::read_ack(out.ack)) {
-    out.code = std::string(hl7v2::to_string(reply->code));
-    out.accepted = reply->positive();
-  } else {
-    out.code = "??";
-  }
+  out.header = std::move(header);
+  answer(out, outcome, ack_options(now), errors);
   return out;
 }
 

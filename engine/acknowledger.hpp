@@ -1,7 +1,8 @@
-// Acknowledger: what `run` answers each inbound HL7 v2 message with until the engine core
-// (journal, routes) exists: AA (CA in enhanced mode) for a message that parses and has a usable
-// header, AR (CR) with ERR segments for one that does not parse or has an unsupported version.
-// One per source; acknowledge() is const and thread-safe (the control-id counter is atomic).
+// Acknowledger: what `run` answers each inbound HL7 v2 message with: AA (CA in enhanced mode) for a
+// message that parses and has a usable header, AR (CR) with ERR segments for one that does not
+// parse or has an unsupported version, and AE (CE) with ERR 207 when the message could not be
+// journaled (error_ack()). `run` sends the AA/AR only once the journal commit holds the message.
+// One per source; its methods are const and thread-safe (the control-id counter is atomic).
 #pragma once
 
 #include <atomic>
@@ -10,8 +11,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/config.hpp"
+#include "hl7v2/ack.hpp"
 
 namespace hims::engine {
 
@@ -24,6 +27,13 @@ struct Acknowledgement {
   std::string version;       // MSH-12.1
   bool accepted = false;
   std::string reason;  // why not accepted: "hl7v2.bad_header at MSH-2: ..." (positions only)
+
+  // Journal metadata, as far as the header could be read (raw ER7, as in the message).
+  std::string message_code;         // MSH-9.1 "ORU"
+  std::string trigger_event;        // MSH-9.2 "R01"
+  std::string sending_application;  // MSH-3
+  std::string sending_facility;     // MSH-4
+  hl7v2::OriginalHeader header;     // what error_ack() answers to
 };
 
 class Acknowledger {
@@ -36,8 +46,19 @@ class Acknowledger {
   Acknowledgement acknowledge(std::string_view message,
                               std::chrono::system_clock::time_point now) const;
 
+  // The answer for a message acknowledge() judged but that was not stored (journal write failed,
+  // queue full, shutting down): AE (CE in enhanced mode; the application ack when MSH-15 asks for
+  // no accept ack) with ERR 207 "application internal error" and `detail` (no PHI), so the sender
+  // sends it again. Metadata are `original`'s; a new ACK control id.
+  Acknowledgement error_ack(const Acknowledgement& original, std::string_view detail,
+                            std::chrono::system_clock::time_point now) const;
+
  private:
   std::string next_control_id() const;
+  hl7v2::AckOptions ack_options(std::chrono::system_clock::time_point now) const;
+  // Builds the ACK for `outcome` into out.ack and sets out.code / out.accepted.
+  static void answer(Acknowledgement& out, hl7v2::AckOutcome outcome,
+                     const hl7v2::AckOptions& options, const std::vector<hl7v2::AckError>& errors);
 
   AckConfig ack_;
   std::uint64_t max_message_size_;

@@ -165,6 +165,56 @@ std::string format_size(std::uint64_t bytes) {
   return std::to_string(bytes) + "B";
 }
 
+std::string_view to_string(AckMode mode) {
+  switch (mode) {
+    case AckMode::on_commit:
+      return "on-commit";
+  }
+  return "unknown";
+}
+
+std::optional<std::string> store_url_problem(std::string_view url) {
+  if (url.starts_with("sqlite:")) {
+    const std::string_view path = url.substr(7);
+    if (path.empty()) return "sqlite: needs a file path (sqlite:var/hims.db)";
+    if (path == ":memory:") return "sqlite::memory: is not durable: name a file";
+    if (path.ends_with("/"))
+      return "sqlite:" + std::string(path) + " names a directory, not a file";
+    return std::nullopt;
+  }
+  for (std::string_view scheme : {"postgresql://", "postgres://"}) {
+    if (url.starts_with(scheme)) {
+      if (url.size() == scheme.size()) return std::string(scheme) + " needs a host or a database";
+      return std::nullopt;
+    }
+  }
+  return "'" + redact_store_url(url) +
+         "' is not a store URL (sqlite:PATH, e.g. sqlite:var/hims.db, or "
+         "postgresql://USER@HOST:PORT/DB)";
+}
+
+std::string redact_store_url(std::string_view url) {
+  std::string out(url);
+  const auto scheme = out.find("://");
+  if (scheme == std::string::npos) return out;
+  const auto authority = scheme + 3;
+  const auto at = out.find('@', authority);
+  const auto slash = out.find('/', authority);
+  if (at != std::string::npos && (slash == std::string::npos || at < slash)) {
+    const auto colon = out.find(':', authority);
+    if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "***");
+  }
+  // libpq also takes the password as a parameter: ?password=... or &password=...
+  for (std::string_view key : {"?password=", "&password="}) {
+    const auto p = out.find(key);
+    if (p == std::string::npos) continue;
+    const auto begin = p + key.size();
+    const auto end = out.find('&', begin);
+    out.replace(begin, (end == std::string::npos ? out.size() : end) - begin, "***");
+  }
+  return out;
+}
+
 std::string ListenAddress::to_string() const {
   const bool v6 = host.find(':') != std::string::npos;
   return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
@@ -276,6 +326,15 @@ std::vector<ConfigProblem> MllpSourceConfig::validate() const {
   auto nested = [&](std::vector<ConfigProblem> inner, const std::string& prefix) {
     for (auto& p : inner) problems.push_back({p.code, prefix + p.key, std::move(p.detail)});
   };
+  if (duplicate_window.count() < 0 || duplicate_window > kMaxDuplicateWindow) {
+    problems.push_back({ConfigErrc::bad_value, "duplicate_window",
+                        "must be between 0s (off) and " + format_duration(kMaxDuplicateWindow) +
+                            ", got " + format_duration(duplicate_window)});
+  } else if (duplicate_window.count() % 1000 != 0) {
+    problems.push_back(
+        {ConfigErrc::bad_value, "duplicate_window",
+         "must be whole seconds (0s turns it off), got " + format_duration(duplicate_window)});
+  }
   nested(ack.validate(), "ack.");
   if (tls) nested(tls->validate(), "tls.");
   return problems;
@@ -325,8 +384,7 @@ class Loader {
       add(ConfigErrc::wrong_type, root, "", "the top level must be a map, not " + node_kind(root));
       return;
     }
-    static constexpr std::array<std::string_view, 4> kLater{"store", "http", "destinations",
-                                                            "routes"};
+    static constexpr std::array<std::string_view, 3> kLater{"http", "destinations", "routes"};
     bool saw_sources = false;
     std::set<std::string> seen;
     for (const auto& entry : root) {
@@ -341,13 +399,15 @@ class Loader {
         load_sources(entry.second);
       } else if (key == "log") {
         load_log(entry.second);
+      } else if (key == "store") {
+        load_store(entry.second);
       } else if (std::find(kLater.begin(), kLater.end(), key) != kLater.end()) {
         add(ConfigErrc::unsupported_section, entry.first, key,
             "not supported by this version of hims-engine yet (it runs MLLP sources and "
-            "acknowledges each message); remove the section");
+            "journals each message before acknowledging it); remove the section");
       } else {
         add(ConfigErrc::unknown_key, entry.first, key,
-            "unknown key (expected one of: " + join({"sources", "log"}) + ")");
+            "unknown key (expected one of: " + join({"sources", "store", "log"}) + ")");
       }
     }
     if (!saw_sources) {
@@ -488,6 +548,16 @@ class Loader {
         });
   }
 
+  void load_store(const YAML::Node& node) {
+    auto url = text(node, "store");
+    if (!url) return;
+    if (auto problem = store_url_problem(*url)) {
+      add(ConfigErrc::bad_value, node, "store", std::move(*problem));
+      return;
+    }
+    out_.config.store = *url;
+  }
+
   static bool valid_id(std::string_view id) {
     if (id.empty() || id.size() > 64 || std::isalnum(static_cast<unsigned char>(id[0])) == 0) {
       return false;
@@ -563,7 +633,7 @@ class Loader {
     for_each_key(
         node, path,
         {"type", "listen", "max_message_size", "idle_timeout", "read_timeout", "max_connections",
-         "tls", "ack"},
+         "tls", "ack", "ack_mode", "duplicate_window"},
         [&](const std::string& key, const YAML::Node& value, const std::string& key_path) {
           if (key == "type") return;
           if (key == "listen") {
@@ -586,6 +656,21 @@ class Loader {
             count(value, key_path, source.max_connections);
           } else if (key == "tls") {
             source.tls = load_tls(value, key_path);
+          } else if (key == "ack_mode") {
+            auto mode = text(value, key_path);
+            if (!mode) return;
+            if (*mode == "on-commit") {
+              source.ack_mode = AckMode::on_commit;
+            } else if (*mode == "on-processed") {
+              add(ConfigErrc::bad_value, value, key_path,
+                  "'on-processed' is not supported until routes and mappings exist; use "
+                  "on-commit (the default)");
+            } else {
+              add(ConfigErrc::bad_value, value, key_path,
+                  "'" + *mode + "' is not one of: on-commit (on-processed comes with routes)");
+            }
+          } else if (key == "duplicate_window") {
+            duration(value, key_path, source.duplicate_window);
           } else if (key == "ack") {
             for_each_key(value, key_path, {"application", "facility"},
                          [&](const std::string& k, const YAML::Node& v, const std::string& p) {

@@ -30,7 +30,7 @@ enum class ConfigErrc : std::uint8_t {
   bad_size,             // not "<number><unit>" with unit B, KiB, MiB, GiB, KB, MB, GB
   bad_address,          // not HOST:PORT
   duplicate,            // two sources with the same id, or two listening on one address
-  unsupported_section,  // store, http, destinations, routes: not in this version yet
+  unsupported_section,  // http, destinations, routes: not in this version yet
   cannot_bind,          // `check`: the listen address cannot be bound
 };
 
@@ -102,8 +102,17 @@ struct AckConfig {
   std::vector<ConfigProblem> validate() const;
 };
 
+// When a source acknowledges a message (DESIGN.md 5.1). Only on_commit exists until routes and
+// mappings do: on_processed will answer after the canonical commit.
+enum class AckMode : std::uint8_t {
+  on_commit,  // once the raw message and its metadata are durably in the journal
+};
+std::string_view to_string(AckMode mode);
+
 struct MllpSourceConfig {
   static constexpr std::uint64_t kDefaultMaxMessageSize = 16u << 20;
+  static constexpr std::chrono::milliseconds kDefaultDuplicateWindow = std::chrono::minutes(5);
+  static constexpr std::chrono::milliseconds kMaxDuplicateWindow = std::chrono::days(7);
 
   std::string id;
   ListenAddress listen;  // required
@@ -113,6 +122,10 @@ struct MllpSourceConfig {
   std::size_t max_connections = 256;
   std::optional<TlsConfig> tls;
   AckConfig ack;
+  AckMode ack_mode = AckMode::on_commit;
+  // Same source, control id and bytes within this window: acknowledged again, not journaled
+  // again (DESIGN.md 5a). 0 turns it off; otherwise whole seconds, at most kMaxDuplicateWindow.
+  std::chrono::milliseconds duplicate_window = kDefaultDuplicateWindow;
 
   // Ranges, then tls and ack; keys relative to the source ("max_connections", "tls.ca").
   std::vector<ConfigProblem> validate() const;
@@ -124,8 +137,18 @@ struct LogConfig {
   log::Level level = log::Level::info;
 };
 
+// The journal's database: `sqlite:PATH` (a relative PATH is relative to the working directory of
+// the process, not to the config file) or `postgresql://USER@HOST:PORT/DB` (`postgres://` too).
+inline constexpr std::string_view kDefaultStoreUrl = "sqlite:var/hims.db";
+// Nullopt when `url` is a store URL open_store() accepts by its form; else why not.
+std::optional<std::string> store_url_problem(std::string_view url);
+// The URL without its password (postgresql://hims:secret@db/hims -> postgresql://hims:***@db/hims),
+// for logs and errors.
+std::string redact_store_url(std::string_view url);
+
 struct Config {
   std::filesystem::path file;  // where it was loaded from
+  std::string store{kDefaultStoreUrl};
   LogConfig log;
   std::vector<MllpSourceConfig> sources;  // in file order
 };

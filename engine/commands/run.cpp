@@ -1,6 +1,8 @@
-// `hims-engine run`: loads the config, starts one MLLP server per source and answers every
-// message with the Acknowledger's ACK, until SIGINT or SIGTERM. Until the engine core exists
-// nothing is journaled: the ACK only says whether the message parses.
+// `hims-engine run`: loads the config, opens the journal (store, migrations applied), starts one
+// MLLP server per source and journals every message raw with its metadata before answering it
+// (ack mode on-commit, DESIGN.md 5.1), until SIGINT or SIGTERM. The ACK (AA/CA, or AR/CR for a
+// message that does not parse, journaled as rejected) goes out from the journal commit's
+// completion; a message that could not be journaled gets AE/CE with ERR 207, so it is re-sent.
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <unistd.h>
@@ -9,6 +11,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -18,6 +21,8 @@
 #include "engine/acknowledger.hpp"
 #include "engine/commands.hpp"
 #include "engine/config.hpp"
+#include "engine/journal_writer.hpp"
+#include "engine/store.hpp"
 
 namespace hims::engine {
 
@@ -43,36 +48,122 @@ adapters::MllpServerConfig server_config(const MllpSourceConfig& source) {
   return config;
 }
 
+// What the completion of one journal submit needs to answer the message.
+struct PendingAck {
+  Acknowledgement ack;
+  adapters::MllpReplier reply;
+  std::string source;
+  std::string peer;
+  std::uint64_t bytes = 0;
+};
+
+void log_answer(const PendingAck& p, const JournalReceipt& receipt) {
+  const Acknowledgement& a = p.ack;
+  const auto journal_id = static_cast<std::int64_t>(receipt.id);
+  if (a.accepted) {
+    if (!log::enabled(log::Level::info)) return;
+    log::info(
+        receipt.duplicate_of ? "duplicate message acknowledged again" : "message acknowledged",
+        {{"source", p.source},
+         {"peer", p.peer},
+         {"control_id", a.control_id},
+         {"message_type", a.message_type},
+         {"version", a.version},
+         {"bytes", p.bytes},
+         {"ack", a.code},
+         {"journal_id", journal_id},
+         {"duplicate", receipt.duplicate_of ? "true" : "false"}});
+  } else {
+    if (!log::enabled(log::Level::warn)) return;
+    log::warn("message rejected", {{"source", p.source},
+                                   {"peer", p.peer},
+                                   {"control_id", a.control_id},
+                                   {"message_type", a.message_type},
+                                   {"version", a.version},
+                                   {"bytes", p.bytes},
+                                   {"ack", a.code},
+                                   {"journal_id", journal_id},
+                                   {"reason", a.reason}});
+  }
+}
+
+// Not journaled: AE/CE with ERR 207, logged at error (the sender must send it again).
+void answer_not_stored(const Acknowledger& acknowledger, PendingAck& p, const Error& error) {
+  const Acknowledgement ae = acknowledger.error_ack(
+      p.ack, "the message could not be stored; send it again", std::chrono::system_clock::now());
+  log::error("message not journaled", {{"source", p.source},
+                                       {"peer", p.peer},
+                                       {"control_id", p.ack.control_id},
+                                       {"message_type", p.ack.message_type},
+                                       {"bytes", p.bytes},
+                                       {"ack", ae.code},
+                                       {"error", error.message()}});
+  p.reply(adapters::MllpReply::send_ack(ae.ack));
+}
+
 // The handler of one source: builds the ACK on the connection's strand (parsing is bounded by
-// max_message_size and never blocks) and logs one line per message, without PHI.
-adapters::MllpHandler make_handler(std::shared_ptr<const Acknowledger> acknowledger) {
-  return [acknowledger = std::move(acknowledger)](Envelope envelope, adapters::MllpReplier reply) {
-    const Acknowledgement a =
-        acknowledger->acknowledge(envelope.bytes, std::chrono::system_clock::now());
-    const log::Level level = a.accepted ? log::Level::info : log::Level::warn;
-    if (log::enabled(level)) {
-      if (a.accepted) {
-        log::info("message acknowledged",
-                  {{"source", envelope.source},
-                   {"peer", envelope.peer},
-                   {"control_id", a.control_id},
-                   {"message_type", a.message_type},
-                   {"version", a.version},
-                   {"bytes", static_cast<std::uint64_t>(envelope.bytes.size())},
-                   {"ack", a.code}});
-      } else {
-        log::warn("message rejected", {{"source", envelope.source},
-                                       {"peer", envelope.peer},
-                                       {"control_id", a.control_id},
-                                       {"message_type", a.message_type},
-                                       {"version", a.version},
-                                       {"bytes", static_cast<std::uint64_t>(envelope.bytes.size())},
-                                       {"ack", a.code},
-                                       {"reason", a.reason}});
-      }
-    }
-    reply(adapters::MllpReply::send_ack(a.ack));
+// max_message_size and never blocks), submits the message to the journal writer and returns;
+// the writer's completion sends the ACK once the commit holds the message (or AE when it failed).
+// The connection reads nothing more until then. Logs one line per message, without PHI.
+adapters::MllpHandler make_handler(std::shared_ptr<const Acknowledger> acknowledger,
+                                   JournalWriter& writer) {
+  return [acknowledger = std::move(acknowledger), &writer](Envelope envelope,
+                                                           adapters::MllpReplier reply) {
+    const auto now = std::chrono::system_clock::now();
+    auto pending = std::make_shared<PendingAck>(PendingAck{
+        acknowledger->acknowledge(envelope.bytes, now), std::move(reply), envelope.source,
+        envelope.peer, static_cast<std::uint64_t>(envelope.bytes.size())});
+
+    const Acknowledgement& a = pending->ack;
+    store::NewJournalEntry entry;
+    entry.raw = std::move(envelope.bytes);
+    entry.source = std::move(envelope.source);
+    entry.peer = std::move(envelope.peer);
+    entry.received_at = envelope.received_at == std::chrono::system_clock::time_point{}
+                            ? now
+                            : envelope.received_at;
+    entry.message_type = a.message_code;
+    entry.trigger_event = a.trigger_event;
+    entry.control_id = a.control_id;
+    entry.sending_application = a.sending_application;
+    entry.sending_facility = a.sending_facility;
+    entry.state = a.accepted ? store::MessageState::received : store::MessageState::rejected;
+    if (!a.accepted) entry.error = a.reason;
+
+    Status submitted =
+        writer.submit(std::move(entry), [acknowledger, pending](Result<JournalReceipt> receipt) {
+          if (!receipt.ok()) {
+            answer_not_stored(*acknowledger, *pending, receipt.error());
+            return;
+          }
+          // A duplicate (DESIGN 5a) gets the same answer again: its bytes, so its verdict, are
+          // those of the journaled one.
+          log_answer(*pending, *receipt);
+          pending->reply(adapters::MllpReply::send_ack(pending->ack.ack));
+        });
+    if (!submitted.ok()) answer_not_stored(*acknowledger, *pending, submitted.error());
   };
+}
+
+// One journal writer per distinct duplicate window (the writer has one window); usually one.
+using Writers = std::map<std::chrono::seconds, std::unique_ptr<JournalWriter>>;
+
+Result<Writers> open_writers(const Config& config) {
+  Writers writers;
+  for (const MllpSourceConfig& source : config.sources) {
+    const auto window = std::chrono::duration_cast<std::chrono::seconds>(source.duplicate_window);
+    if (writers.contains(window)) continue;
+    JournalWriterOptions options;
+    options.duplicate_window = window;
+    auto writer = JournalWriter::open(config.store, std::move(options));
+    if (!writer.ok()) return writer.take_error();
+    writers.emplace(window, std::move(*writer));
+  }
+  return writers;
+}
+
+void stop_writers(Writers& writers) {
+  for (auto& [window, writer] : writers) writer->stop();
 }
 
 struct Listening {
@@ -154,14 +245,26 @@ int run_command(const RunOptions& options) {
 
   // Declared before the servers: destroyed (stopped and joined) after them.
   adapters::IoRuntime runtime(io_thread_count());
+  // Between the two: completions post ACKs into the runtime's io_context, so the writers stop
+  // (draining) before it is destroyed, and after the servers that submit to them.
+  Result<Writers> opened = open_writers(config);
+  if (!opened.ok()) {
+    log::error("store cannot be opened",
+               {{"store", redact_store_url(config.store)}, {"error", opened.error().message()}});
+    return kExitUsage;
+  }
+  Writers writers = std::move(*opened);
+  log::info("journal open", {{"store", redact_store_url(config.store)}});
   const std::string prefix = control_id_prefix_for(std::chrono::system_clock::now());
   std::vector<adapters::MllpServer> servers;
   std::vector<Listening> listening;
   for (const MllpSourceConfig& source : config.sources) {
     auto acknowledger = std::make_shared<const Acknowledger>(
         source.ack, source.max_message_size, prefix + std::to_string(servers.size()));
+    JournalWriter& writer =
+        *writers.at(std::chrono::duration_cast<std::chrono::seconds>(source.duplicate_window));
     auto server = adapters::MllpServer::start(runtime.context(), server_config(source),
-                                              make_handler(acknowledger));
+                                              make_handler(acknowledger, writer));
     if (!server) {
       log::error("source cannot start", {{"source", source.id},
                                          {"listen", source.listen.to_string()},
@@ -194,14 +297,27 @@ int run_command(const RunOptions& options) {
 
   runtime.release();
   runtime.join();
+  // The servers are stopped: no more submits. Commit and answer what is still queued.
+  stop_writers(writers);
 
+  JournalWriter::Stats journal;
+  for (const auto& [window, writer] : writers) {
+    const JournalWriter::Stats s = writer->stats();
+    journal.journaled += s.journaled;
+    journal.duplicates += s.duplicates;
+    journal.failed += s.failed;
+  }
   std::uint64_t acks = 0;
   std::uint64_t connections = 0;
   for (const auto& s : servers) {
     acks += s.stats().acks_sent.load();
     connections += s.stats().connections_accepted.load();
   }
-  log::info("engine stopped", {{"connections", connections}, {"acks_sent", acks}});
+  log::info("engine stopped", {{"connections", connections},
+                               {"acks_sent", acks},
+                               {"journaled", journal.journaled},
+                               {"duplicates", journal.duplicates},
+                               {"journal_failures", journal.failed}});
   if (!options.ready_file.empty()) {
     std::error_code ec;
     std::filesystem::remove(options.ready_file, ec);

@@ -109,6 +109,48 @@ TEST(Acknowledger, RejectsAMessageOverTheSizeLimit) {
   EXPECT_EQ(a.code, "AR");
 }
 
+TEST(Acknowledger, ReturnsTheJournalMetadata) {
+  const auto a = make().acknowledge(
+      "MSH|^~\\&|LAB^1.2.3^ISO|ACME|HIMS|GH|20240305||ORU^R01^ORU_R01|CTRL-M|P|2.5.1\rPID|1\r",
+      kNow);
+  EXPECT_EQ(a.message_code, "ORU");
+  EXPECT_EQ(a.trigger_event, "R01");
+  EXPECT_EQ(a.sending_application, "LAB^1.2.3^ISO");
+  EXPECT_EQ(a.sending_facility, "ACME");
+  const auto bad = make().acknowledge("garbage", kNow);
+  EXPECT_FALSE(bad.accepted);
+  EXPECT_TRUE(bad.message_code.empty());
+}
+
+TEST(Acknowledger, ErrorAckIsAEWithErr207) {
+  const Acknowledger ack = make();
+  const auto a =
+      ack.acknowledge("MSH|^~\\&|LAB|ACME|HIMS|GH|20240305||ORU^R01|CTRL-E|P|2.5.1\rPID|1\r", kNow);
+  ASSERT_EQ(a.code, "AA");
+  const auto e = ack.error_ack(a, "the message could not be stored; send it again", kNow);
+  EXPECT_EQ(e.code, "AE");
+  EXPECT_FALSE(e.accepted);
+  EXPECT_EQ(e.control_id, "CTRL-E");
+  EXPECT_EQ(e.message_type, "ORU^R01");
+  const auto reply = reply_of(e);
+  EXPECT_EQ(reply.control_id, "CTRL-E");
+  ASSERT_EQ(reply.errors.size(), 1u);
+  EXPECT_EQ(reply.errors[0].condition, hl7v2::ErrorCondition::application_internal_error);
+  EXPECT_NE(e.reason.find("207"), std::string::npos) << e.reason;
+  // A new ACK control id, not the AA's.
+  EXPECT_NE(hl7v2::MessageView::parse(e.ack)->control_id(),
+            hl7v2::MessageView::parse(a.ack)->control_id());
+
+  // Enhanced mode: CE. The AA itself is unchanged.
+  const auto c = ack.acknowledge(
+      "MSH|^~\\&|LAB|ACME|HIMS|GH|20240305||ORU^R01|CTRL-F|P|2.5.1|||AL|NE\rPID|1\r", kNow);
+  EXPECT_EQ(c.code, "CA");
+  EXPECT_EQ(ack.error_ack(c, "x", kNow).code, "CE");
+  // A rejected message that could not be stored is answered AE too (it is re-sent).
+  const auto r = ack.acknowledge("garbage", kNow);
+  EXPECT_EQ(ack.error_ack(r, "x", kNow).code, "AE");
+}
+
 TEST(Acknowledger, AckControlIdsAreUnique) {
   const Acknowledger ack = make();
   std::set<std::string> ids;

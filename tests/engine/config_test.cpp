@@ -80,6 +80,9 @@ TEST(Config, MinimalSourceGetsDefaults) {
   EXPECT_FALSE(s.tls.has_value());
   EXPECT_EQ(s.ack.application, "HIMS");
   EXPECT_EQ(s.ack.facility, "HIMS");
+  EXPECT_EQ(s.ack_mode, AckMode::on_commit);
+  EXPECT_EQ(s.duplicate_window, minutes(5));
+  EXPECT_EQ(loaded.config.store, "sqlite:var/hims.db");
   EXPECT_EQ(loaded.config.log.format, log::Format::json);
   EXPECT_EQ(loaded.config.log.level, log::Level::info);
 }
@@ -90,6 +93,7 @@ TEST(Config, EveryKeyIsRead) {
   dir.write("server.key", "key");
   dir.write("ca.pem", "ca");
   const auto file = dir.write("engine.yaml", R"(log: {format: text, level: debug}
+store: postgresql://hims@127.0.0.1:5432/hims
 sources:
   lab-results:
     type: mllp
@@ -100,9 +104,12 @@ sources:
     max_connections: 8
     tls: {cert: server.pem, key: server.key, ca: ca.pem, client_cert: required}
     ack: {application: HIMS-TEST, facility: WARD-4}
+    ack_mode: on-commit
+    duplicate_window: 10m
   adt_in:
     type: mllp
     listen: localhost:2576
+    duplicate_window: 0s
 )");
   auto loaded = load_config(file);
   ASSERT_TRUE(loaded.ok()) << dump(loaded);
@@ -125,6 +132,10 @@ sources:
   EXPECT_EQ(s.tls->client_cert, ClientCertMode::required);
   EXPECT_EQ(s.ack.application, "HIMS-TEST");
   EXPECT_EQ(s.ack.facility, "WARD-4");
+  EXPECT_EQ(s.ack_mode, AckMode::on_commit);
+  EXPECT_EQ(s.duplicate_window, minutes(10));
+  EXPECT_EQ(loaded.config.store, "postgresql://hims@127.0.0.1:5432/hims");
+  EXPECT_EQ(loaded.config.sources[1].duplicate_window, milliseconds(0));
   EXPECT_EQ(loaded.config.sources[1].id, "adt_in");
   EXPECT_EQ(loaded.config.sources[1].listen.host, "localhost");
 }
@@ -360,12 +371,77 @@ destinations:
 routes:
   - {name: lab results in, from: lab}
 )");
-  expect_error(loaded, ConfigErrc::unsupported_section, 1, "store");
+  // `store` is accepted now; the others come with routes and destinations.
   expect_error(loaded, ConfigErrc::unsupported_section, 2, "http");
   expect_error(loaded, ConfigErrc::unsupported_section, 5, "destinations");
   const auto e = expect_error(loaded, ConfigErrc::unsupported_section, 7, "routes");
   EXPECT_NE(e.detail.find("not supported"), std::string::npos);
-  EXPECT_EQ(loaded.errors.size(), 4u) << dump(loaded);
+  EXPECT_EQ(loaded.errors.size(), 3u) << dump(loaded);
+  EXPECT_EQ(loaded.config.store, "sqlite:var/hims.db");
+}
+
+TEST(Config, StoreUrls) {
+  for (const char* good : {"sqlite:var/hims.db", "sqlite:/tmp/x/hims.db",
+                           "postgresql://hims@127.0.0.1:5432/hims", "postgres://db/hims"}) {
+    auto loaded = parse(std::string("store: ") + good +
+                        "\nsources:\n  lab: {type: mllp, listen: 127.0.0.1:2575}\n");
+    EXPECT_TRUE(loaded.ok()) << good << "\n" << dump(loaded);
+    EXPECT_EQ(loaded.config.store, good);
+  }
+  for (const char* bad : {"mysql://db/hims", "var/hims.db", "'sqlite:'", "sqlite:var/",
+                          "'sqlite::memory:'", "'postgresql://'", "\"\""}) {
+    auto loaded = parse(std::string("sources:\n  lab: {type: mllp, listen: 127.0.0.1:2575}\n") +
+                        "store: " + bad + "\n");
+    const auto e = expect_error(loaded, ConfigErrc::bad_value, 3, "store");
+    EXPECT_EQ(loaded.errors.size(), 1u) << bad << "\n" << dump(loaded);
+  }
+  auto map = parse("store: {url: x}\nsources:\n  lab: {type: mllp, listen: 127.0.0.1:2575}\n");
+  expect_error(map, ConfigErrc::wrong_type, 1, "store");
+  // A password never reaches an error or a log line.
+  auto secret = parse(
+      "store: mysql://hims:s3cret@db/hims\nsources:\n  lab: {type: mllp, listen: "
+      "127.0.0.1:2575}\n");
+  ASSERT_EQ(secret.errors.size(), 1u);
+  EXPECT_EQ(secret.errors[0].detail.find("s3cret"), std::string::npos) << dump(secret);
+  EXPECT_EQ(redact_store_url("postgresql://hims:s3cret@db:5432/hims"),
+            "postgresql://hims:***@db:5432/hims");
+  EXPECT_EQ(redact_store_url("postgresql://hims@db/hims?password=s3cret&sslmode=require"),
+            "postgresql://hims@db/hims?password=***&sslmode=require");
+  EXPECT_EQ(redact_store_url("sqlite:var/hims.db"), "sqlite:var/hims.db");
+}
+
+TEST(Config, AckModeAndDuplicateWindow) {
+  auto loaded = parse(R"(sources:
+  a:
+    type: mllp
+    listen: 127.0.0.1:2575
+    ack_mode: on-processed
+  b:
+    type: mllp
+    listen: 127.0.0.1:2576
+    ack_mode: later
+  c:
+    type: mllp
+    listen: 127.0.0.1:2577
+    duplicate_window: 5
+  d:
+    type: mllp
+    listen: 127.0.0.1:2578
+    duplicate_window: 1500ms
+  e:
+    type: mllp
+    listen: 127.0.0.1:2579
+    duplicate_window: 30d
+)");
+  const auto processed = expect_error(loaded, ConfigErrc::bad_value, 5, "sources.a.ack_mode");
+  EXPECT_NE(processed.detail.find("not supported until routes and mappings exist"),
+            std::string::npos)
+      << processed.detail;
+  expect_error(loaded, ConfigErrc::bad_value, 9, "sources.b.ack_mode");
+  expect_error(loaded, ConfigErrc::bad_duration, 13, "sources.c.duplicate_window");
+  expect_error(loaded, ConfigErrc::bad_value, 17, "sources.d.duplicate_window");
+  expect_error(loaded, ConfigErrc::bad_value, 21, "sources.e.duplicate_window");
+  EXPECT_EQ(loaded.errors.size(), 5u) << dump(loaded);
 }
 
 TEST(Config, TlsFilesMustBeReadable) {

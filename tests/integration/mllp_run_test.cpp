@@ -428,7 +428,8 @@ TEST(MllpRun, PortInUseFailsToStart) {
   const std::uint16_t port = first.port("lab-results");
   TempDir dir2;
   spit(dir2 / "same.yaml",
-       "sources:\n  lab: {type: mllp, listen: 127.0.0.1:" + std::to_string(port) + "}\n");
+       "store: sqlite:" + (dir2 / "hims.db").string() +
+           "\nsources:\n  lab: {type: mllp, listen: 127.0.0.1:" + std::to_string(port) + "}\n");
   RunResult r = run_process({engine(), "run", "--config", (dir2 / "same.yaml").string()}, dir2);
   EXPECT_EQ(r.status, 2) << r.err;
   EXPECT_NE(r.err.find("source cannot start"), std::string::npos) << r.err;

@@ -155,7 +155,8 @@ inline RunResult run_process(const std::vector<std::string>& argv, const TempDir
 
 inline std::string engine() { return engine_binary().string(); }
 
-// `hims-engine run` with a config written to a temp dir; waits for its ready file.
+// `hims-engine run` with a config written to a temp dir; waits for its ready file. A config
+// without a top-level `store:` gets a SQLite journal in that dir (never var/ of the test's cwd).
 class RunningEngine {
  public:
   RunningEngine(const TempDir& dir, const std::string& config_yaml,
@@ -163,7 +164,11 @@ class RunningEngine {
     config_ = dir / "engine.yaml";
     ready_ = dir / "ready.json";
     std::filesystem::remove(ready_);
-    spit(config_, config_yaml);
+    const bool has_store =
+        config_yaml.starts_with("store:") || config_yaml.find("\nstore:") != std::string::npos;
+    spit(config_, has_store ? config_yaml
+                            : "store: sqlite:" + (dir / "journal" / "hims.db").string() + "\n" +
+                                  config_yaml);
     process_.emplace(
         std::vector<std::string>{engine(), "run", "--config", config_.string(), "--ready-file",
                                  ready_.string(), "--log-level", "debug"},
