@@ -9,6 +9,7 @@
 #   bench/run_mllp.sh [REPS=3] [DURATION_S=10]
 #   env: BUILD=build/default  CONNS="1 8 64"  SERVERS="hims simple-hl7"  CLIENTS="hims node"
 #        PORT=25801  WARMUP_S=2  SERVER_CPU=0  CLIENT_CPU=1  ENGINE=$BUILD/engine/hims-engine
+#        STORE=sqlite:<tmp>/hims.db (the engine journals every message before its ACK)
 # Raw lines: $BUILD/bench/results/mllp-<time>.jsonl
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -47,11 +48,15 @@ cat >"$tmp/hims-bench.yaml" <<EOF
 log:
   format: text
   level: warn
+store: ${STORE:-sqlite:$tmp/hims.db}
 sources:
   bench-in:
     type: mllp
     listen: 127.0.0.1:$PORT
     max_connections: 256
+    # The load generator cycles the same messages: with the window on, every repeat would be a
+    # duplicate (looked up, not stored). Off, every message is journaled and fsync'd.
+    duplicate_window: 0s
 EOF
 
 # Starts server $1 on $PORT; sets spid. The servers stop by themselves after dur+40 s.
