@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "engine/store_driver.hpp"
+#include "tests/support/test_store.hpp"
 
 // LeakSanitizer: libpqxx 6.4 leaks libpq's PGresult when BEGIN fails on a connection the server
 // has closed (LostDatabase... below; pqxx::dbtransaction::do_begin). Third-party, bounded per
@@ -40,7 +41,7 @@ using store::JournalId;
 using store::NewJournalEntry;
 using store::TimePoint;
 
-enum class Backend { sqlite, postgres };
+using test::Backend;
 
 const TimePoint kT0{seconds(1'700'000'000)};
 constexpr seconds kDeadline{60};
@@ -58,22 +59,6 @@ NewJournalEntry entry(std::string control_id, std::string raw = "", TimePoint at
   e.sending_application = "LAB";
   e.sending_facility = "ACME";
   return e;
-}
-
-std::string unique_suffix() {
-  static std::atomic<int> counter{0};
-  return std::to_string(getpid()) + "_" + std::to_string(counter.fetch_add(1)) + "_" +
-         std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 1000000);
-}
-
-// postgresql://u@h:p/db?x -> postgresql://u@h:p/NAME?x
-std::string with_database(const std::string& url, const std::string& name) {
-  const auto host = url.find("://");
-  const auto slash = url.find('/', host == std::string::npos ? 0 : host + 3);
-  if (slash == std::string::npos) return url + "/" + name;
-  const auto query = url.find('?', slash);
-  return url.substr(0, slash + 1) + name +
-         (query == std::string::npos ? std::string() : url.substr(query));
 }
 
 // Records every completion; wait() returns once `n` were called or the deadline passed.
@@ -184,38 +169,15 @@ class FlakyDriver final : public store::Driver {
 class JournalWriterTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    if (GetParam() == Backend::postgres) {
-      const char* admin = std::getenv("HIMS_TEST_POSTGRES_URL");
-      if (admin == nullptr || *admin == '\0') {
-        GTEST_SKIP() << "PostgreSQL cases skipped: HIMS_TEST_POSTGRES_URL is not set (start a "
-                        "server with scripts/pg-throwaway.sh start DIR, or run scripts/test.sh)";
-      }
-      admin_url_ = admin;
-      database_ = "hims_journal_test_" + unique_suffix();
-      pqxx::connection conn(admin_url_);
-      pqxx::nontransaction tx(conn);
-      tx.exec("CREATE DATABASE " + database_);
-      url_ = with_database(admin_url_, database_);
-    } else {
-      dir_ = std::filesystem::temp_directory_path() / ("hims_journal_test_" + unique_suffix());
-      path_ = (dir_ / "var" / "hims.db").string();
-      url_ = "sqlite:" + path_;
-    }
+    db_ = std::make_unique<test::ThrowawayStore>(GetParam(), "hims_journal_test");
+    if (db_->skipped()) GTEST_SKIP() << test::kPostgresSkipped;
+    url_ = db_->url();
+    path_ = db_->sqlite_path().string();
   }
 
-  void TearDown() override {
-    if (!database_.empty()) drop_database();
-    if (!dir_.empty()) {
-      std::error_code ec;
-      std::filesystem::remove_all(dir_, ec);
-    }
-  }
+  void TearDown() override { db_.reset(); }
 
-  void drop_database() {
-    pqxx::connection conn(admin_url_);
-    pqxx::nontransaction tx(conn);
-    tx.exec("DROP DATABASE IF EXISTS " + database_ + " WITH (FORCE)");
-  }
+  void drop_database() { db_->drop(); }
 
   std::unique_ptr<JournalWriter> writer(JournalWriterOptions options = {}) {
     auto r = JournalWriter::open(url_, std::move(options));
@@ -252,9 +214,7 @@ class JournalWriterTest : public ::testing::TestWithParam<Backend> {
 
   std::string url_;
   std::string path_;
-  std::string admin_url_;
-  std::string database_;
-  std::filesystem::path dir_;
+  std::unique_ptr<test::ThrowawayStore> db_;
 };
 
 TEST(JournalErrc, NamesAreStable) {

@@ -2,6 +2,7 @@
 // server named by HIMS_TEST_POSTGRES_URL (scripts/pg-throwaway.sh; skipped when unset), each test
 // in its own database. Times are injected: no test sleeps.
 #include "engine/store.hpp"
+#include "tests/support/test_store.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -20,7 +21,7 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-enum class Backend { sqlite, postgres };
+using test::Backend;
 
 const TimePoint kT0{seconds(1'700'000'000)};
 constexpr milliseconds kLease{30'000};
@@ -44,56 +45,19 @@ NewQueueItem item(std::string destination, std::string payload, TimePoint not_be
   return NewQueueItem{std::move(destination), std::move(payload), not_before};
 }
 
-std::string unique_suffix() {
-  static std::atomic<int> counter{0};
-  return std::to_string(getpid()) + "_" + std::to_string(counter.fetch_add(1)) + "_" +
-         std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 1000000);
-}
-
-// postgresql://u@h:p/db?x -> postgresql://u@h:p/NAME?x
-std::string with_database(const std::string& url, const std::string& name) {
-  const auto host = url.find("://");
-  const auto slash = url.find('/', host == std::string::npos ? 0 : host + 3);
-  if (slash == std::string::npos) return url + "/" + name;
-  const auto query = url.find('?', slash);
-  return url.substr(0, slash + 1) + name +
-         (query == std::string::npos ? std::string() : url.substr(query));
-}
-
 class StoreTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    if (GetParam() == Backend::postgres) {
-      const char* admin = std::getenv("HIMS_TEST_POSTGRES_URL");
-      if (admin == nullptr || *admin == '\0') {
-        GTEST_SKIP() << "PostgreSQL cases skipped: HIMS_TEST_POSTGRES_URL is not set (start a "
-                        "server with scripts/pg-throwaway.sh start DIR, or run scripts/test.sh)";
-      }
-      admin_url_ = admin;
-      database_ = "hims_store_test_" + unique_suffix();
-      pqxx::connection conn(admin_url_);
-      pqxx::nontransaction tx(conn);
-      tx.exec("CREATE DATABASE " + database_);
-      url_ = with_database(admin_url_, database_);
-    } else {
-      dir_ = std::filesystem::temp_directory_path() / ("hims_store_test_" + unique_suffix());
-      url_ = "sqlite:" + (dir_ / "var" / "hims.db").string();  // parent folders created
-    }
+    db_ = std::make_unique<test::ThrowawayStore>(GetParam(), "hims_store_test");
+    if (db_->skipped()) GTEST_SKIP() << test::kPostgresSkipped;
+    url_ = db_->url();
     store_ = open();
     ASSERT_NE(store_, nullptr);
   }
 
   void TearDown() override {
     store_.reset();
-    if (!database_.empty()) {
-      pqxx::connection conn(admin_url_);
-      pqxx::nontransaction tx(conn);
-      tx.exec("DROP DATABASE IF EXISTS " + database_ + " WITH (FORCE)");
-    }
-    if (!dir_.empty()) {
-      std::error_code ec;
-      std::filesystem::remove_all(dir_, ec);
-    }
+    db_.reset();
   }
 
   std::unique_ptr<Store> open() {
@@ -122,9 +86,7 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
   }
 
   std::string url_;
-  std::string admin_url_;
-  std::string database_;
-  std::filesystem::path dir_;
+  std::unique_ptr<test::ThrowawayStore> db_;
   std::unique_ptr<Store> store_;
 };
 

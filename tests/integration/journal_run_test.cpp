@@ -16,25 +16,10 @@
 #include "adapters/mllp_client.hpp"
 #include "engine/store.hpp"
 #include "tests/integration/process.hpp"
+#include "tests/support/test_store.hpp"
 
 namespace hims::test {
 namespace {
-
-enum class Backend { sqlite, postgres };
-
-std::string unique_suffix() {
-  std::random_device rd;
-  return std::to_string(::getpid()) + "_" + std::to_string(rd() % 1'000'000'000u);
-}
-
-std::string with_database(const std::string& url, const std::string& name) {
-  const auto host = url.find("://");
-  const auto slash = url.find('/', host == std::string::npos ? 0 : host + 3);
-  if (slash == std::string::npos) return url + "/" + name;
-  const auto query = url.find('?', slash);
-  return url.substr(0, slash + 1) + name +
-         (query == std::string::npos ? std::string() : url.substr(query));
-}
 
 adapters::MllpClientConfig client_config(std::uint16_t port) {
   adapters::MllpClientConfig config;
@@ -55,29 +40,15 @@ class JournalRun : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
     if (GetParam() == Backend::postgres) {
-      const char* admin = std::getenv("HIMS_TEST_POSTGRES_URL");
-      if (admin == nullptr || *admin == '\0') {
-        GTEST_SKIP() << "PostgreSQL case skipped: HIMS_TEST_POSTGRES_URL is not set (start a "
-                        "server with scripts/pg-throwaway.sh start DIR)";
-      }
-      admin_url_ = admin;
-      database_ = "hims_journal_run_" + unique_suffix();
-      pqxx::connection conn(admin_url_);
-      pqxx::nontransaction tx(conn);
-      tx.exec("CREATE DATABASE " + database_);
-      url_ = with_database(admin_url_, database_);
+      db_ = std::make_unique<ThrowawayStore>(GetParam(), "hims_journal_run");
+      if (db_->skipped()) GTEST_SKIP() << kPostgresSkipped;
+      url_ = db_->url();
     } else {
-      url_ = "sqlite:" + (dir_ / "var" / "hims.db").string();
+      url_ = "sqlite:" + (dir_ / "var" / "hims.db").string();  // inside the engine's temp dir
     }
   }
 
-  void TearDown() override {
-    if (!database_.empty()) {
-      pqxx::connection conn(admin_url_);
-      pqxx::nontransaction tx(conn);
-      tx.exec("DROP DATABASE IF EXISTS " + database_ + " WITH (FORCE)");
-    }
-  }
+  void TearDown() override { db_.reset(); }
 
   std::string config() const {
     return "store: " + url_ +
@@ -92,8 +63,7 @@ class JournalRun : public ::testing::TestWithParam<Backend> {
   }
 
   TempDir dir_;
-  std::string admin_url_;
-  std::string database_;
+  std::unique_ptr<ThrowawayStore> db_;
   std::string url_;
 };
 
