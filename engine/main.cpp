@@ -33,7 +33,7 @@ struct DurationValidator : public CLI::Validator {
 int run_cli(int argc, char** argv) {
   CLI::App app{
       "hims-engine: an HL7 v2 / FHIR / X12 integration engine.\n"
-      "This version runs MLLP sources and acknowledges each HL7 v2 message."};
+      "This version runs MLLP sources, journals each HL7 v2 message and acknowledges it."};
   app.set_version_flag("--version", hims::engine::version_text());
   app.require_subcommand(1);
   app.fallthrough(false);
@@ -45,11 +45,14 @@ int run_cli(int argc, char** argv) {
   CLI::App* run_cmd =
       app.add_subcommand("run", "Start the configured sources and acknowledge every message");
   run_cmd->footer(
-      "Each MLLP source answers every message with an ACK: AA (CA in enhanced mode, MSH-15/16 "
-      "valued) for a message that parses, AR (CR) with an ERR segment for one that does not or "
-      "names an unsupported version. Logs are JSON lines (or text) on stderr, without PHI. "
-      "SIGINT or SIGTERM stops gracefully (exit status 0); an invalid config or a port that "
-      "cannot be bound gives exit status 2.");
+      "Every message is journaled in the store (default sqlite:var/hims.db) before its ACK: "
+      "AA (CA in enhanced mode, MSH-15/16 valued) for a message that parses, AR (CR) with an "
+      "ERR segment for one that does not or names an unsupported version, AE (CE) with ERR 207 "
+      "when it could not be stored (send it again). A duplicate within the source's "
+      "duplicate_window is acknowledged again and stored once. Logs are JSON lines (or text) on "
+      "stderr, without PHI. SIGINT or SIGTERM stops gracefully (exit status 0); an invalid "
+      "config, a store that cannot be opened or a port that cannot be bound gives exit status "
+      "2.");
   run_cmd->add_option("-c,--config", run.config, "Configuration file (YAML)")
       ->required()
       ->check(CLI::ExistingFile);
