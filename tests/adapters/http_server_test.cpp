@@ -23,6 +23,7 @@
 
 #include "adapters/io_runtime.hpp"
 #include "engine/metrics.hpp"
+#include "tests/support/loopback_client.hpp"
 
 namespace hims::adapters {
 namespace {
@@ -50,35 +51,10 @@ struct Reply {
   }
 };
 
-// A blocking client socket to 127.0.0.1 with deadline-bounded reads.
-class Client {
+// A blocking client socket to 127.0.0.1 that reads HTTP responses with deadlines.
+class Client : public test::LoopbackClient {
  public:
-  explicit Client(std::uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
-  ~Client() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
-
-  bool connected() const { return connected_; }
-
-  bool send(std::string_view bytes) {
-    while (!bytes.empty()) {
-      const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      bytes.remove_prefix(static_cast<std::size_t>(n));
-    }
-    return true;
-  }
+  explicit Client(std::uint16_t port) : LoopbackClient(port) {}
 
   // One response (Content-Length framing); nullopt on close or time-out.
   std::optional<Reply> read_response(bool expect_body = true,
@@ -137,31 +113,13 @@ class Client {
   }
 
  private:
-  // > 0 bytes read, 0 closed, < 0 error or time-out (timed_out_ tells).
   long read_some(Clock::time_point deadline) {
-    timed_out_ = false;
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) {
-      timed_out_ = true;
-      return -1;
-    }
-    pollfd p{fd_, POLLIN, 0};
-    const int r = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (r == 0) {
-      timed_out_ = true;
-      return -1;
-    }
-    if (r < 0) return -1;
     char buf[8192];
-    const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    const long n = read_into(deadline, buf);
     if (n > 0) in_.append(buf, static_cast<std::size_t>(n));
     return n;
   }
 
-  int fd_ = -1;
-  bool connected_ = false;
-  bool timed_out_ = false;
   std::string in_;
 };
 

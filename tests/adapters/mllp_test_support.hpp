@@ -26,6 +26,7 @@
 #include "adapters/mllp_client.hpp"
 #include "adapters/mllp_server.hpp"
 #include "hl7v2/mllp_frame.hpp"
+#include "tests/support/loopback_client.hpp"
 
 namespace hims::test {
 
@@ -59,35 +60,10 @@ inline std::string ack_for(const Envelope& envelope, std::string_view code = "AA
   return hl7_ack(id ? *id : std::string_view("?"), code);
 }
 
-// A blocking client socket to 127.0.0.1 with deadline-bounded reads.
-class RawPeer {
+// A blocking client socket to 127.0.0.1 that reads MLLP frames with deadlines.
+class RawPeer : public test::LoopbackClient {
  public:
-  explicit RawPeer(std::uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
-  ~RawPeer() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  RawPeer(const RawPeer&) = delete;
-  RawPeer& operator=(const RawPeer&) = delete;
-
-  bool connected() const { return connected_; }
-
-  bool send(std::string_view bytes) {
-    while (!bytes.empty()) {
-      const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      bytes.remove_prefix(static_cast<std::size_t>(n));
-    }
-    return true;
-  }
+  explicit RawPeer(std::uint16_t port) : LoopbackClient(port) {}
 
   // Reads until `count` frames arrived, the peer closed, or `timeout` passed.
   std::vector<std::string> read_frames(std::size_t count, std::chrono::milliseconds timeout = 10s) {
@@ -115,31 +91,13 @@ class RawPeer {
   }
 
  private:
-  // > 0 bytes read, 0 closed, < 0 error or time-out (timed_out_ tells).
   long read_some(Clock::time_point deadline) {
-    timed_out_ = false;
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) {
-      timed_out_ = true;
-      return -1;
-    }
-    pollfd p{fd_, POLLIN, 0};
-    const int ready = ::poll(&p, 1, static_cast<int>(left));
-    if (ready == 0) {
-      timed_out_ = true;
-      return -1;
-    }
-    if (ready < 0) return -1;
     auto space = decoder_.prepare(4096);
-    const ssize_t n = ::recv(fd_, space.data(), space.size(), 0);
+    const long n = read_into(deadline, space);
     decoder_.commit(n > 0 ? static_cast<std::size_t>(n) : 0);
     return n;
   }
 
-  int fd_ = -1;
-  bool connected_ = false;
-  bool timed_out_ = false;
   hl7v2::FrameDecoder decoder_;
 };
 
