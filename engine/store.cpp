@@ -256,7 +256,7 @@ Status Store::migrate() {
                       {Param::of(step.version)});
       if (!done.ok()) return done.take_error();
       if (!done->empty()) return {};
-      const auto sql = dialect == Dialect::sqlite ? step.sqlite_sql : step.postgres_sql;
+      const std::string sql = migration_sql(step, dialect);
       if (auto s2 = driver_->script(sql); !s2.ok()) {
         return Error(StoreErrc::migration_failed, "migration " + std::to_string(step.version),
                      s2.error().message());

@@ -2,15 +2,18 @@
 // dialects. Append new steps; never edit an applied one. Times are microseconds since the Unix
 // epoch (UTC) in BIGINT columns named *_us, identical in both dialects.
 #include <array>
+#include <string>
 
 #include "engine/store_driver.hpp"
 
 namespace hims::store {
 namespace {
 
-constexpr std::string_view kSqliteV1 = R"sql(
+// Migrations are written once in the SQL both dialects share; two placeholders stand for what
+// differs: {{id}} (an auto-assigned BIGINT key) and {{bytes}} (raw bytes: BLOB / BYTEA).
+constexpr std::string_view kV1 = R"sql(
 CREATE TABLE journal (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  id {{id}},
   source TEXT NOT NULL,
   peer TEXT NOT NULL,
   received_at_us BIGINT NOT NULL,
@@ -25,13 +28,13 @@ CREATE TABLE journal (
     CHECK (state IN ('received', 'processed', 'filtered', 'errored', 'rejected')),
   error TEXT NOT NULL DEFAULT '',
   updated_at_us BIGINT NOT NULL,
-  raw BLOB NOT NULL
+  raw {{bytes}} NOT NULL
 );
 CREATE INDEX journal_state_idx ON journal (state, id);
 CREATE INDEX journal_duplicate_idx ON journal (source, control_id, received_at_us);
 CREATE INDEX journal_received_idx ON journal (received_at_us);
 CREATE TABLE journal_history (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  id {{id}},
   journal_id BIGINT NOT NULL REFERENCES journal (id),
   from_state TEXT,
   to_state TEXT NOT NULL,
@@ -40,61 +43,10 @@ CREATE TABLE journal_history (
 );
 CREATE INDEX journal_history_journal_idx ON journal_history (journal_id, id);
 CREATE TABLE queue_items (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  id {{id}},
   destination TEXT NOT NULL,
   journal_id BIGINT REFERENCES journal (id),
-  payload BLOB NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'dead')),
-  attempts INTEGER NOT NULL DEFAULT 0,
-  enqueued_at_us BIGINT NOT NULL,
-  not_before_us BIGINT NOT NULL,
-  last_error TEXT NOT NULL DEFAULT '',
-  lease_owner TEXT,
-  lease_until_us BIGINT,
-  delivered_at_us BIGINT,
-  dead_at_us BIGINT
-);
-CREATE INDEX queue_items_pending_idx ON queue_items (destination, id) WHERE status = 'pending';
-CREATE INDEX queue_items_dead_idx ON queue_items (destination, id) WHERE status = 'dead';
-CREATE INDEX queue_items_journal_idx ON queue_items (journal_id);
-)sql";
-
-constexpr std::string_view kPostgresV1 = R"sql(
-CREATE TABLE journal (
-  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  source TEXT NOT NULL,
-  peer TEXT NOT NULL,
-  received_at_us BIGINT NOT NULL,
-  message_type TEXT NOT NULL,
-  trigger_event TEXT NOT NULL,
-  control_id TEXT NOT NULL,
-  sending_application TEXT NOT NULL,
-  sending_facility TEXT NOT NULL,
-  size BIGINT NOT NULL,
-  content_hash TEXT NOT NULL,
-  state TEXT NOT NULL
-    CHECK (state IN ('received', 'processed', 'filtered', 'errored', 'rejected')),
-  error TEXT NOT NULL DEFAULT '',
-  updated_at_us BIGINT NOT NULL,
-  raw BYTEA NOT NULL
-);
-CREATE INDEX journal_state_idx ON journal (state, id);
-CREATE INDEX journal_duplicate_idx ON journal (source, control_id, received_at_us);
-CREATE INDEX journal_received_idx ON journal (received_at_us);
-CREATE TABLE journal_history (
-  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  journal_id BIGINT NOT NULL REFERENCES journal (id),
-  from_state TEXT,
-  to_state TEXT NOT NULL,
-  at_us BIGINT NOT NULL,
-  detail TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX journal_history_journal_idx ON journal_history (journal_id, id);
-CREATE TABLE queue_items (
-  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  destination TEXT NOT NULL,
-  journal_id BIGINT REFERENCES journal (id),
-  payload BYTEA NOT NULL,
+  payload {{bytes}} NOT NULL,
   status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'dead')),
   attempts INTEGER NOT NULL DEFAULT 0,
   enqueued_at_us BIGINT NOT NULL,
@@ -111,12 +63,33 @@ CREATE INDEX queue_items_journal_idx ON queue_items (journal_id);
 )sql";
 
 constexpr std::array kSteps{
-    MigrationStep{1, "journal and destination queues", kSqliteV1, kPostgresV1},
+    MigrationStep{1, "journal and destination queues", kV1},
 };
 
 }  // namespace
 
 std::span<const MigrationStep> migration_steps() { return kSteps; }
+
+std::string migration_sql(const MigrationStep& step, Dialect dialect) {
+  const bool sqlite = dialect == Dialect::sqlite;
+  const std::string_view id = sqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT"
+                                     : "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY";
+  const std::string_view bytes = sqlite ? "BLOB" : "BYTEA";
+  std::string out;
+  out.reserve(step.sql.size() + 256);
+  for (std::size_t i = 0; i < step.sql.size();) {
+    if (step.sql.compare(i, 6, "{{id}}") == 0) {
+      out.append(id);
+      i += 6;
+    } else if (step.sql.compare(i, 9, "{{bytes}}") == 0) {
+      out.append(bytes);
+      i += 9;
+    } else {
+      out.push_back(step.sql[i++]);
+    }
+  }
+  return out;
+}
 
 std::string_view migrations_table_sql(Dialect dialect) {
   if (dialect == Dialect::sqlite) {
