@@ -1,6 +1,8 @@
 // HL7 v2 acknowledgements: ACK building per mode and version, header recovery, reading ACKs.
 #include "hl7v2/ack.hpp"
 
+#include "hl7v2/detail/text.hpp"
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -44,43 +46,6 @@ bool is_alnum(char c) { return is_upper_alnum(c) || (c >= 'a' && c <= 'z'); }
 // A byte that can serve as a delimiter: printable ASCII punctuation.
 bool is_delimiter_char(char c) { return c > 0x20 && c < 0x7F && !is_alnum(c); }
 
-bool valid_utf8(std::string_view text) {
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    std::size_t n = 0;
-    std::uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-      n = 1;
-      cp = c & 0x1Fu;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 2;
-      cp = c & 0x0Fu;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 3;
-      cp = c & 0x07u;
-    } else {
-      return false;
-    }
-    if (i + n >= text.size()) return false;
-    for (std::size_t k = 1; k <= n; ++k) {
-      const auto cc = static_cast<unsigned char>(text[i + k]);
-      if ((cc & 0xC0u) != 0x80u) return false;
-      cp = (cp << 6) | (cc & 0x3Fu);
-    }
-    if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-        (n == 3 && (cp < 0x10000 || cp > 0x10FFFF))) {
-      return false;
-    }
-    i += n + 1;
-  }
-  return true;
-}
-
 // Whether a value taken from the original may be copied into the ACK: short, no control bytes,
 // and valid in the charset the ACK will declare (`charset`: what the original's MSH-18 names,
 // nullopt when it names none this codec knows, so the ACK goes out without MSH-18 as UTF-8).
@@ -96,7 +61,7 @@ bool echoable(std::string_view value, std::optional<Charset> charset = Charset::
     return std::none_of(value.begin(), value.end(),
                         [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
   }
-  return valid_utf8(value);
+  return detail::is_valid_utf8(value);
 }
 
 std::string_view until(std::string_view text, char stop) {
