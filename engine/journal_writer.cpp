@@ -224,7 +224,10 @@ void JournalWriter::commit(std::vector<Pending>& batch) {
         }
         std::vector<store::NewJournalEntry> entries;
         entries.reserve(rows.size());
-        for (std::size_t i : rows) entries.push_back(std::move(batch[i].entry));
+        for (std::size_t i : rows) {
+          entries.push_back(std::move(batch[i].entry));
+          entries.back().content_hash = std::move(hashes[i]);  // empty unless hashed above
+        }
         auto appended = store_->append(entries);
         if (!appended.ok()) return appended.take_error();
         if (appended->size() != rows.size()) {

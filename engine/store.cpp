@@ -287,7 +287,7 @@ Result<std::vector<JournalId>> Store::append(std::span<const NewJournalEntry> ba
     std::vector<JournalId> ids;
     ids.reserve(batch.size());
     for (const auto& e : batch) {
-      const std::string hash = sha256_hex(e.raw);
+      const std::string hash = e.content_hash.empty() ? sha256_hex(e.raw) : e.content_hash;
       const std::int64_t at = to_us(e.received_at);
       auto rows =
           run(*driver_,

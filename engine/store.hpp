@@ -45,7 +45,8 @@ std::optional<MessageState> parse_message_state(std::string_view text);
 // SHA-256 of the bytes, lowercase hex (64 characters): the journal's content hash.
 std::string sha256_hex(std::string_view bytes);
 
-// One inbound message to journal. size and content hash are computed by the store.
+// One inbound message to journal. size is computed by the store, and the content hash too
+// unless the caller already has it.
 struct NewJournalEntry {
   std::string raw;  // exactly as received
   std::string source;
@@ -57,7 +58,8 @@ struct NewJournalEntry {
   std::string sending_application;
   std::string sending_facility;
   MessageState state = MessageState::received;
-  std::string error;  // why it was rejected; empty otherwise. No PHI.
+  std::string error;         // why it was rejected; empty otherwise. No PHI.
+  std::string content_hash;  // sha256_hex(raw) when the caller computed it; empty: the store does
 };
 
 struct JournalEntry {
