@@ -1,6 +1,7 @@
 // Tests of the YAML configuration: defaults, every key, every kind of error with its file, line
 // and key path, errors collected rather than stopping at the first, and the shipped samples.
 #include "engine/config.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -41,29 +42,7 @@ ConfigError expect_error(const LoadedConfig& loaded, ConfigErrc code, int line,
 
 LoadedConfig parse(const std::string& yaml) { return parse_config(yaml, "test.yaml"); }
 
-// A temporary directory removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "hims-config-test-XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path write(const std::string& name, const std::string& text) const {
-    std::ofstream(path_ / name, std::ios::binary) << text;
-    return path_ / name;
-  }
-
- private:
-  std::filesystem::path path_;
-};
+using test::TempDir;
 
 TEST(Config, MinimalSourceGetsDefaults) {
   auto loaded = parse("sources:\n  lab:\n    type: mllp\n    listen: 127.0.0.1:2575\n");

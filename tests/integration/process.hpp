@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "tests/support/corpus.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace hims::test {
 
@@ -37,28 +38,6 @@ inline std::string slurp(const std::filesystem::path& path) {
 inline void spit(const std::filesystem::path& path, const std::string& text) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
 }
-
-// A temporary directory removed at the end of the scope.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "hims-integration-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
-};
 
 // A child process with stdout and stderr in files. Killed (SIGKILL) and reaped on destruction
 // if still running, so no test leaves one behind whatever way it exits.
