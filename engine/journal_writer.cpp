@@ -179,19 +179,25 @@ std::vector<JournalWriter::Pending> JournalWriter::take_batch() {
 
 void JournalWriter::commit(std::vector<Pending>& batch) {
   const std::size_t n = batch.size();
-  const bool dedupe = options_.duplicate_window.count() > 0;
-  const store::TimePoint since =
-      dedupe ? options_.clock() - options_.duplicate_window : store::TimePoint{};
+  const store::TimePoint now = options_.clock();
 
-  // Duplicate candidates: entries as received, with a control id. Rejected entries are always
-  // journaled (the record of a refusal); entries without a control id cannot be re-sent ones.
+  // Duplicate candidates: entries as received, with a control id, from a source whose window is
+  // on. Rejected entries are always journaled (the record of a refusal); entries without a
+  // control id cannot be re-sent ones.
   std::vector<std::string> hashes(n);
+  std::vector<store::TimePoint> since(n);                     // start of each candidate's window
   std::vector<std::optional<std::size_t>> first_in_batch(n);  // same-batch duplicate of
-  if (dedupe) {
+  {
     std::unordered_map<std::string, std::size_t> seen;
     for (std::size_t i = 0; i < n; ++i) {
       const auto& e = batch[i].entry;
       if (e.state != store::MessageState::received || e.control_id.empty()) continue;
+      const auto own = options_.duplicate_window_by_source.find(e.source);
+      const std::chrono::seconds window = own != options_.duplicate_window_by_source.end()
+                                              ? own->second
+                                              : options_.duplicate_window;
+      if (window.count() <= 0) continue;
+      since[i] = now - window;
       hashes[i] = store::sha256_hex(e.raw);
       std::string key = e.source;
       key.append(1, '\0').append(e.control_id).append(1, '\0').append(hashes[i]);
@@ -213,7 +219,7 @@ void JournalWriter::commit(std::vector<Pending>& batch) {
           if (!hashes[i].empty()) {
             const auto& e = batch[i].entry;
             auto found = store_->find_duplicate(
-                store::DuplicateQuery{e.source, e.control_id, hashes[i], since, 0});
+                store::DuplicateQuery{e.source, e.control_id, hashes[i], since[i], 0});
             if (!found.ok()) return found.take_error();
             if (found->has_value()) {
               earlier[i] = **found;

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -91,8 +92,10 @@ struct JournalWriterOptions {
   // moderate load, at the price of up to max_wait added to every ACK. 0-2 ms is sensible.
   std::chrono::microseconds max_wait{0};
   // Duplicate window (DESIGN 5a): an entry whose source, control id and content hash match an
-  // entry received at or after now - window is not journaled again. 0 disables.
+  // entry received at or after now - window is not journaled again. 0 disables. A source listed
+  // in duplicate_window_by_source uses its own window instead.
   std::chrono::seconds duplicate_window{0};
+  std::map<std::string, std::chrono::seconds, std::less<>> duplicate_window_by_source;
   // `now` for the duplicate window (tests inject a fixed clock).
   std::function<store::TimePoint()> clock = [] { return store::Clock::now(); };
   // Optional: counters, histograms and the queue gauge are registered here.

@@ -145,25 +145,14 @@ adapters::MllpHandler make_handler(std::shared_ptr<const Acknowledger> acknowled
   };
 }
 
-// One journal writer per distinct duplicate window (the writer has one window); usually one.
-using Writers = std::map<std::chrono::seconds, std::unique_ptr<JournalWriter>>;
-
-Result<Writers> open_writers(const Config& config) {
-  Writers writers;
+// The journal writer every source submits to, with each source's duplicate window.
+Result<std::unique_ptr<JournalWriter>> open_writer(const Config& config) {
+  JournalWriterOptions options;
   for (const MllpSourceConfig& source : config.sources) {
-    const auto window = std::chrono::duration_cast<std::chrono::seconds>(source.duplicate_window);
-    if (writers.contains(window)) continue;
-    JournalWriterOptions options;
-    options.duplicate_window = window;
-    auto writer = JournalWriter::open(config.store, std::move(options));
-    if (!writer.ok()) return writer.take_error();
-    writers.emplace(window, std::move(*writer));
+    options.duplicate_window_by_source.emplace(
+        source.id, std::chrono::duration_cast<std::chrono::seconds>(source.duplicate_window));
   }
-  return writers;
-}
-
-void stop_writers(Writers& writers) {
-  for (auto& [window, writer] : writers) writer->stop();
+  return JournalWriter::open(config.store, std::move(options));
 }
 
 struct Listening {
@@ -245,15 +234,15 @@ int run_command(const RunOptions& options) {
 
   // Declared before the servers: destroyed (stopped and joined) after them.
   adapters::IoRuntime runtime(io_thread_count());
-  // Between the two: completions post ACKs into the runtime's io_context, so the writers stop
+  // Between the two: completions post ACKs into the runtime's io_context, so the writer stops
   // (draining) before it is destroyed, and after the servers that submit to them.
-  Result<Writers> opened = open_writers(config);
+  auto opened = open_writer(config);
   if (!opened.ok()) {
     log::error("store cannot be opened",
                {{"store", redact_store_url(config.store)}, {"error", opened.error().message()}});
     return kExitUsage;
   }
-  Writers writers = std::move(*opened);
+  std::unique_ptr<JournalWriter> writer = std::move(*opened);
   log::info("journal open", {{"store", redact_store_url(config.store)}});
   const std::string prefix = control_id_prefix_for(std::chrono::system_clock::now());
   std::vector<adapters::MllpServer> servers;
@@ -261,10 +250,8 @@ int run_command(const RunOptions& options) {
   for (const MllpSourceConfig& source : config.sources) {
     auto acknowledger = std::make_shared<const Acknowledger>(
         source.ack, source.max_message_size, prefix + std::to_string(servers.size()));
-    JournalWriter& writer =
-        *writers.at(std::chrono::duration_cast<std::chrono::seconds>(source.duplicate_window));
     auto server = adapters::MllpServer::start(runtime.context(), server_config(source),
-                                              make_handler(acknowledger, writer));
+                                              make_handler(acknowledger, *writer));
     if (!server) {
       log::error("source cannot start", {{"source", source.id},
                                          {"listen", source.listen.to_string()},
@@ -298,15 +285,8 @@ int run_command(const RunOptions& options) {
   runtime.release();
   runtime.join();
   // The servers are stopped: no more submits. Commit and answer what is still queued.
-  stop_writers(writers);
-
-  JournalWriter::Stats journal;
-  for (const auto& [window, writer] : writers) {
-    const JournalWriter::Stats s = writer->stats();
-    journal.journaled += s.journaled;
-    journal.duplicates += s.duplicates;
-    journal.failed += s.failed;
-  }
+  writer->stop();
+  const JournalWriter::Stats journal = writer->stats();
   std::uint64_t acks = 0;
   std::uint64_t connections = 0;
   for (const auto& s : servers) {

@@ -360,6 +360,30 @@ TEST_P(JournalWriterTest, DuplicateWithinTheWindowReturnsTheEarlierId) {
   EXPECT_EQ(journal_rows(*s), 2u) << "the duplicate inserted nothing";
 }
 
+TEST_P(JournalWriterTest, EachSourceUsesItsOwnDuplicateWindow) {
+  JournalWriterOptions o;
+  o.duplicate_window = seconds(60);                            // every other source
+  o.duplicate_window_by_source.emplace("adt-in", seconds(0));  // off for this one
+  o.clock = [] { return TimePoint{seconds(1'700'000'010)}; };
+  auto w = writer(o);
+  ASSERT_NE(w, nullptr);
+  Collector c(4);
+  ASSERT_TRUE(w->submit(entry("SAME1", "", kT0, "adt-in"), c.at(0)).ok());
+  ASSERT_TRUE(c.wait(1));
+  ASSERT_TRUE(w->submit(entry("SAME1", "", kT0, "adt-in"), c.at(1)).ok());
+  ASSERT_TRUE(c.wait(2));
+  ASSERT_TRUE(w->submit(entry("SAME2"), c.at(2)).ok());
+  ASSERT_TRUE(c.wait(3));
+  ASSERT_TRUE(w->submit(entry("SAME2"), c.at(3)).ok());
+  ASSERT_TRUE(c.wait(4));
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(c.result(i).ok());
+  EXPECT_FALSE(c.result(1)->duplicate_of.has_value()) << "window off for adt-in";
+  EXPECT_EQ(c.result(3)->duplicate_of, std::optional<JournalId>(c.result(2)->id));
+  w->stop();
+  EXPECT_EQ(w->stats().journaled, 3u);
+  EXPECT_EQ(w->stats().duplicates, 1u);
+}
+
 TEST_P(JournalWriterTest, DuplicateOutsideTheWindowIsJournaled) {
   std::atomic<std::int64_t> now_s{1'700'000'010};
   JournalWriterOptions o;
