@@ -30,4 +30,7 @@ if(NOT HIMS_FUZZ)
   find_package(SQLite3 REQUIRED)
   find_package(PkgConfig REQUIRED)
   pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
+  # The ZeroMQ publisher: libzmq (libzmq3-dev) and its header-only C++ binding (cppzmq-dev).
+  pkg_check_modules(ZMQ REQUIRED IMPORTED_TARGET libzmq)
+  find_path(CPPZMQ_INCLUDE_DIR zmq.hpp HINTS ${ZMQ_INCLUDE_DIRS} REQUIRED)
 endif()

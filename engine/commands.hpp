@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -48,6 +49,41 @@ struct CheckOptions {
   std::filesystem::path config;
 };
 int check_command(const CheckOptions& options);
+
+// The store the operational commands work on: --store URL, else the config's `store`.
+struct StoreSelection {
+  std::filesystem::path config;  // empty: none
+  std::string store;             // empty: from the config (or the default store)
+};
+
+struct MigrateOptions {
+  StoreSelection target;
+  bool status_only = false;  // list applied and pending migrations, apply nothing
+};
+int migrate_command(const MigrateOptions& options);
+
+// Errored (or filtered) messages go back to `received` and are processed again; dead letters go
+// back to their queue. The running engine picks both up within a second or two (or at start).
+struct ReplayOptions {
+  StoreSelection target;
+  std::vector<std::int64_t> messages;      // journal ids (errored or filtered)
+  bool errored = false;                    // every errored message matching the filters
+  bool filtered = false;                   // every filtered message matching the filters
+  std::vector<std::int64_t> dead_letters;  // queue item ids
+  bool all_dead = false;                   // every dead letter matching --destination
+  std::optional<std::string> source;       // filters for --errored / --filtered
+  std::optional<std::string> destination;  // filter for --dead
+  std::optional<std::chrono::system_clock::time_point> since;  // received at or after
+  std::optional<std::chrono::system_clock::time_point> until;  // received before
+  bool dry_run = false;
+};
+int replay_command(const ReplayOptions& options);
+
+struct StatsOptions {
+  StoreSelection target;
+  bool json = false;
+};
+int stats_command(const StatsOptions& options);
 
 // "hims-engine 0.1.0" and what it was built with.
 std::string version_text();

@@ -11,6 +11,7 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <initializer_list>
@@ -18,6 +19,8 @@
 #include <set>
 #include <sstream>
 #include <utility>
+
+#include "engine/router.hpp"
 
 namespace hims::engine {
 
@@ -43,10 +46,12 @@ std::string_view to_string(ConfigErrc code) {
       return "bad_address";
     case ConfigErrc::duplicate:
       return "duplicate";
-    case ConfigErrc::unsupported_section:
-      return "unsupported_section";
+    case ConfigErrc::unknown_id:
+      return "unknown_id";
     case ConfigErrc::cannot_bind:
       return "cannot_bind";
+    case ConfigErrc::not_writable:
+      return "not_writable";
   }
   return "unknown";
 }
@@ -169,8 +174,48 @@ std::string_view to_string(AckMode mode) {
   switch (mode) {
     case AckMode::on_commit:
       return "on-commit";
+    case AckMode::on_processed:
+      return "on-processed";
   }
   return "unknown";
+}
+
+std::string_view to_string(NackAction action) {
+  switch (action) {
+    case NackAction::retry:
+      return "retry";
+    case NackAction::dead_letter:
+      return "dead-letter";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(FileMode mode) {
+  switch (mode) {
+    case FileMode::per_message:
+      return "per-message";
+    case FileMode::append:
+      return "append";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(DestinationType type) {
+  switch (type) {
+    case DestinationType::mllp:
+      return "mllp";
+    case DestinationType::file:
+      return "file";
+    case DestinationType::zmq_pub:
+      return "zmq-pub";
+  }
+  return "unknown";
+}
+
+std::string default_node_name() {
+  std::array<char, 256> name{};
+  if (::gethostname(name.data(), name.size() - 1) != 0 || name[0] == '\0') return "localhost";
+  return std::string(name.data());
 }
 
 std::optional<std::string> store_url_problem(std::string_view url) {
@@ -340,17 +385,208 @@ std::vector<ConfigProblem> MllpSourceConfig::validate() const {
   return problems;
 }
 
+std::vector<ConfigProblem> RetryConfig::validate() const {
+  std::vector<ConfigProblem> problems;
+  if (initial.count() <= 0) {
+    problems.push_back({ConfigErrc::bad_value, "initial", "must be greater than 0"});
+  }
+  if (max < initial) {
+    problems.push_back({ConfigErrc::bad_value, "max",
+                        "must be at least initial (" + format_duration(initial) + "), got " +
+                            format_duration(max)});
+  }
+  if (!std::isfinite(multiplier) || multiplier < 1.0) {
+    problems.push_back({ConfigErrc::bad_value, "multiplier",
+                        "must be a number of at least 1 (1: the same delay every time)"});
+  }
+  if (!(jitter >= 0.0 && jitter <= 1.0)) {
+    problems.push_back({ConfigErrc::bad_value, "jitter", "must be between 0 and 1 (0.2: +-20%)"});
+  }
+  if (max_attempts < 0) {
+    problems.push_back(
+        {ConfigErrc::bad_value, "max_attempts", "must be 0 (no limit) or a positive number"});
+  }
+  if (max_age.count() < 0) {
+    problems.push_back({ConfigErrc::bad_value, "max_age", "must be 0s (no limit) or more"});
+  }
+  return problems;
+}
+
+std::vector<ConfigProblem> MllpDestinationConfig::validate() const {
+  std::vector<ConfigProblem> problems;
+  if (connect.host.empty()) {
+    problems.push_back({ConfigErrc::missing_key, "connect", "is required (HOST:PORT)"});
+  } else if (connect.port == 0) {
+    problems.push_back({ConfigErrc::bad_address, "connect",
+                        "port 0 is not a port to connect to: name the partner's port"});
+  }
+  if (connect_timeout.count() <= 0) {
+    problems.push_back({ConfigErrc::bad_value, "connect_timeout", "must be greater than 0"});
+  }
+  if (ack_timeout.count() <= 0) {
+    problems.push_back({ConfigErrc::bad_value, "ack_timeout", "must be greater than 0"});
+  }
+  if (tls) {
+    auto check_file = [&](const std::string& file, const char* name) {
+      if (!file.empty() && !readable_file(file)) {
+        problems.push_back({ConfigErrc::unreadable, std::string("tls.") + name,
+                            "cannot read file '" + file + "'"});
+      }
+    };
+    check_file(tls->ca_file, "ca");
+    check_file(tls->cert_chain_file, "cert");
+    check_file(tls->private_key_file, "key");
+    if (tls->cert_chain_file.empty() && !tls->private_key_file.empty()) {
+      problems.push_back({ConfigErrc::missing_key, "tls.cert", "is required with tls.key"});
+    }
+    if (!tls->cert_chain_file.empty() && tls->private_key_file.empty()) {
+      problems.push_back({ConfigErrc::missing_key, "tls.key", "is required with tls.cert"});
+    }
+  }
+  return problems;
+}
+
+namespace {
+
+constexpr std::array<std::string_view, 8> kFileNamePlaceholders{
+    "id", "journal_id", "source", "route", "destination", "control_id", "date", "time"};
+
+}  // namespace
+
+std::string_view FileDestinationConfig::default_name(FileMode mode) {
+  return mode == FileMode::append ? "{destination}-{date}.hl7" : "{source}-{control_id}-{id}.hl7";
+}
+
+std::optional<std::string> FileDestinationConfig::name_problem(std::string_view name) {
+  if (name.empty()) return "must not be empty (leave the key out for the default)";
+  if (name.find('/') != std::string_view::npos || name.find('\\') != std::string_view::npos) {
+    return "must be a file name, without '/' or '\\' (the folder is `dir`)";
+  }
+  if (name.find("..") != std::string_view::npos) return "must not contain '..'";
+  if (name == ".") return "'.' is not a file name";
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const auto c = static_cast<unsigned char>(name[i]);
+    if (c < 0x20 || c == 0x7F) return "must not contain control characters";
+    if (name[i] == '}') return "'}' without '{' at position " + std::to_string(i + 1);
+    if (name[i] != '{') continue;
+    const std::size_t close = name.find('}', i + 1);
+    if (close == std::string_view::npos) {
+      return "'{' without '}' at position " + std::to_string(i + 1);
+    }
+    const std::string_view placeholder = name.substr(i + 1, close - i - 1);
+    if (std::find(kFileNamePlaceholders.begin(), kFileNamePlaceholders.end(), placeholder) ==
+        kFileNamePlaceholders.end()) {
+      std::string known;
+      for (std::string_view p : kFileNamePlaceholders) {
+        known.append(known.empty() ? "" : ", ").append("{").append(p).append("}");
+      }
+      return "unknown placeholder {" + std::string(placeholder) + "} (known: " + known + ")";
+    }
+    i = close;
+  }
+  return std::nullopt;
+}
+
+std::vector<ConfigProblem> FileDestinationConfig::validate() const {
+  std::vector<ConfigProblem> problems;
+  if (dir.empty()) problems.push_back({ConfigErrc::missing_key, "dir", "is required (a folder)"});
+  if (auto problem = name_problem(name)) {
+    problems.push_back({ConfigErrc::bad_value, "name", std::move(*problem)});
+  }
+  return problems;
+}
+
+namespace {
+
+// The address of a tcp://HOST:PORT endpoint: HOST `*` is 0.0.0.0 (every interface), PORT `*`
+// is 0 (any free port); IPv6 hosts in brackets. Nullopt when it is not such an endpoint.
+std::optional<ListenAddress> zmq_tcp_address(std::string_view endpoint) {
+  constexpr std::string_view kTcp = "tcp://";
+  if (!endpoint.starts_with(kTcp)) return std::nullopt;
+  const std::string_view rest = endpoint.substr(kTcp.size());
+  const auto colon = rest.rfind(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  std::string host(rest.substr(0, colon));
+  std::string port(rest.substr(colon + 1));
+  if (host == "*") host = "0.0.0.0";
+  if (port == "*") port = "0";
+  return ListenAddress::parse(host + ":" + port);
+}
+
+}  // namespace
+
+std::optional<std::string> ZmqDestinationConfig::endpoint_problem(std::string_view endpoint) {
+  const std::string example = " (e.g. tcp://127.0.0.1:5556, ipc:///run/hims/events, inproc://x)";
+  if (endpoint.starts_with("tcp://")) {
+    if (!zmq_tcp_address(endpoint)) {
+      return "'" + std::string(endpoint) + "' is not tcp://HOST:PORT" + example;
+    }
+    return std::nullopt;
+  }
+  for (std::string_view scheme : {"ipc://", "inproc://"}) {
+    if (!endpoint.starts_with(scheme)) continue;
+    if (endpoint.size() == scheme.size()) {
+      return "'" + std::string(endpoint) + "' needs a name after " + std::string(scheme);
+    }
+    return std::nullopt;
+  }
+  return "'" + std::string(endpoint) + "' is not a ZeroMQ endpoint" + example;
+}
+
+std::vector<ConfigProblem> ZmqDestinationConfig::validate() const {
+  std::vector<ConfigProblem> problems;
+  if (bind.empty()) {
+    problems.push_back({ConfigErrc::missing_key, "bind", "is required (tcp://HOST:PORT)"});
+  } else if (auto problem = endpoint_problem(bind)) {
+    problems.push_back({ConfigErrc::bad_address, "bind", std::move(*problem)});
+  }
+  if (high_water_mark < 1) {
+    problems.push_back({ConfigErrc::bad_value, "high_water_mark", "must be at least 1"});
+  }
+  return problems;
+}
+
+std::vector<ConfigProblem> DestinationConfig::validate() const {
+  std::vector<ConfigProblem> problems;
+  for (auto& p : retry.validate()) {
+    problems.push_back({p.code, "retry." + p.key, std::move(p.detail)});
+  }
+  const std::size_t expected = type == DestinationType::mllp   ? 0
+                               : type == DestinationType::file ? 1
+                                                               : 2;
+  if (transport.index() != expected) {
+    problems.push_back({ConfigErrc::bad_value, "type",
+                        "'" + std::string(to_string(type)) + "' does not match the settings"});
+    return problems;
+  }
+  std::visit(
+      [&](const auto& settings) {
+        for (auto& p : settings.validate()) problems.push_back(std::move(p));
+      },
+      transport);
+  return problems;
+}
+
 // ---- loader ------------------------------------------------------------------------------------
 
 namespace {
 
-std::string join(std::initializer_list<std::string_view> names) {
+std::string join(const std::vector<std::string_view>& names) {
   std::string out;
   for (std::string_view n : names) {
     if (!out.empty()) out.append(", ");
     out.append(n);
   }
   return out;
+}
+
+std::string join(const std::set<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) {
+    if (!out.empty()) out.append(", ");
+    out.append(n);
+  }
+  return out.empty() ? "none" : out;
 }
 
 std::string node_kind(const YAML::Node& node) {
@@ -369,6 +605,22 @@ std::string node_kind(const YAML::Node& node) {
   return "nothing";
 }
 
+std::string indexed(const std::string& path, std::size_t i) {
+  return path + "[" + std::to_string(i) + "]";
+}
+
+// Whether `key` is `parent` or lies inside it ("routes[0].from[1]" inside "routes[0]").
+bool within(std::string_view key, std::string_view parent) {
+  if (!key.starts_with(parent)) return false;
+  return key.size() == parent.size() || key[parent.size()] == '.' || key[parent.size()] == '[';
+}
+
+// The key one level up: "a.b[2]" -> "a.b", "a.b" -> "a", "a" -> "".
+std::string parent_key(const std::string& key) {
+  const auto cut = key.find_last_of(".[");
+  return cut == std::string::npos ? std::string() : key.substr(0, cut);
+}
+
 class Loader {
  public:
   Loader(LoadedConfig& out, std::string file) : out_(out), file_(std::move(file)) {
@@ -384,13 +636,19 @@ class Loader {
       add(ConfigErrc::wrong_type, root, "", "the top level must be a map, not " + node_kind(root));
       return;
     }
-    static constexpr std::array<std::string_view, 3> kLater{"http", "destinations", "routes"};
+    static const std::vector<std::string_view> kSections{"store",   "node",         "log",   "http",
+                                                         "sources", "destinations", "routes"};
     bool saw_sources = false;
     std::set<std::string> seen;
     for (const auto& entry : root) {
       const std::string key = scalar_key(entry.first);
       if (!seen.insert(key).second) {
         add(ConfigErrc::duplicate, entry.first, key, "the key appears twice in the file");
+        continue;
+      }
+      if (std::find(kSections.begin(), kSections.end(), key) == kSections.end()) {
+        add(ConfigErrc::unknown_key, entry.first, key,
+            "unknown key (expected one of: " + join(kSections) + ")");
         continue;
       }
       remember(key, entry.second);
@@ -401,23 +659,54 @@ class Loader {
         load_log(entry.second);
       } else if (key == "store") {
         load_store(entry.second);
-      } else if (std::find(kLater.begin(), kLater.end(), key) != kLater.end()) {
-        add(ConfigErrc::unsupported_section, entry.first, key,
-            "not supported by this version of hims-engine yet (it runs MLLP sources and "
-            "journals each message before acknowledging it); remove the section");
+      } else if (key == "node") {
+        load_node(entry.second);
+      } else if (key == "http") {
+        load_http(entry.second);
+      } else if (key == "destinations") {
+        load_destinations(entry.second);
       } else {
-        add(ConfigErrc::unknown_key, entry.first, key,
-            "unknown key (expected one of: " + join({"sources", "store", "log"}) + ")");
+        load_routes(entry.second);
       }
     }
     if (!saw_sources) {
       add(ConfigErrc::missing_key, root, "sources", "is required: at least one source");
     }
+    // Sections may come in any order: references are checked once every id is known.
+    check_routes();
+    check_addresses();
   }
 
  private:
   void add(ConfigErrc code, const YAML::Node& at, std::string key, std::string detail) {
     out_.errors.push_back({code, where(at), std::move(key), std::move(detail)});
+  }
+
+  // An error at a key whose value was remembered (or, for a missing key, at its nearest parent).
+  void add_at(ConfigErrc code, const std::string& key, std::string detail) {
+    out_.errors.push_back({code, location_of(key), key, std::move(detail)});
+  }
+
+  Location location_of(const std::string& key) const {
+    for (std::string k = key; !k.empty(); k = parent_key(k)) {
+      if (auto it = out_.locations.find(k); it != out_.locations.end()) return it->second;
+    }
+    return {file_, 0, 0};
+  }
+
+  // Whether the key, or a key it lies inside, already has an error: one mistake, one error.
+  bool reported(const std::string& key) const {
+    return std::any_of(out_.errors.begin(), out_.errors.end(),
+                       [&](const ConfigError& e) { return !e.key.empty() && within(key, e.key); });
+  }
+
+  // validate()'s problems; keys relative to `prefix` ("sources.lab.").
+  void add_problems(std::vector<ConfigProblem> problems, const std::string& prefix) {
+    for (auto& problem : problems) {
+      const std::string key = prefix + problem.key;
+      if (reported(key)) continue;
+      add_at(problem.code, key, std::move(problem.detail));
+    }
   }
 
   Location where(const YAML::Node& node) const {
@@ -437,7 +726,7 @@ class Loader {
   // A map node whose keys are checked against `allowed`; calls `each(key, value, path)`.
   template <class F>
   bool for_each_key(const YAML::Node& node, const std::string& path,
-                    std::initializer_list<std::string_view> allowed, F&& each) {
+                    const std::vector<std::string_view>& allowed, F&& each) {
     if (!node.IsMap()) {
       add(ConfigErrc::wrong_type, node, path, "must be a map, not " + node_kind(node));
       return false;
@@ -467,6 +756,32 @@ class Loader {
       return std::nullopt;
     }
     return node.Scalar();
+  }
+
+  // A value or a list of values ("from: lab" or "from: [lab, adt]"); each remembered as path[i].
+  bool texts(const YAML::Node& node, const std::string& path, std::vector<std::string>& out,
+             bool list_only = false) {
+    if (node.IsScalar() && !list_only) {
+      remember(indexed(path, 0), node);
+      out.push_back(node.Scalar());
+      return true;
+    }
+    if (!node.IsSequence()) {
+      add(ConfigErrc::wrong_type, node, path,
+          std::string(list_only ? "must be a list" : "must be a value or a list") + ", not " +
+              node_kind(node));
+      return false;
+    }
+    bool ok = true;
+    std::size_t i = 0;
+    for (const auto& item : node) {
+      const std::string item_path = indexed(path, i++);
+      remember(item_path, item);
+      auto t = text(item, item_path);
+      ok = ok && t.has_value();
+      out.push_back(t.value_or(std::string()));  // keeps the indices of later items
+    }
+    return ok;
   }
 
   template <class Enum>
@@ -510,16 +825,41 @@ class Loader {
     }
   }
 
-  void count(const YAML::Node& node, const std::string& path, std::size_t& out) {
+  // A whole number of type T (negative only when T is signed).
+  template <class T>
+  void whole_number(const YAML::Node& node, const std::string& path, T& out) {
     auto value = text(node, path);
     if (!value) return;
-    std::size_t n = 0;
+    T n = 0;
     auto [ptr, ec] = std::from_chars(value->data(), value->data() + value->size(), n);
     if (value->empty() || ec != std::errc() || ptr != value->data() + value->size()) {
-      add(ConfigErrc::bad_value, node, path, "'" + *value + "' is not a whole number");
+      add(ConfigErrc::bad_value, node, path,
+          "'" + *value + "' is not a whole number" +
+              (ec == std::errc::result_out_of_range ? " in range" : ""));
       return;
     }
     out = n;
+  }
+
+  void count(const YAML::Node& node, const std::string& path, std::size_t& out) {
+    whole_number(node, path, out);
+  }
+
+  void real(const YAML::Node& node, const std::string& path, double& out) {
+    auto value = text(node, path);
+    if (!value) return;
+    double d = 0;
+    auto [ptr, ec] = std::from_chars(value->data(), value->data() + value->size(), d);
+    if (value->empty() || ec != std::errc() || ptr != value->data() + value->size() ||
+        !std::isfinite(d)) {
+      add(ConfigErrc::bad_value, node, path, "'" + *value + "' is not a number (e.g. 2, 1.5)");
+      return;
+    }
+    out = d;
+  }
+
+  void flag(const YAML::Node& node, const std::string& path, bool& out) {
+    if (auto b = choice<bool>(node, path, {{"true", true}, {"false", false}})) out = *b;
   }
 
   std::filesystem::path file_path(const std::string& value) const {
@@ -558,6 +898,52 @@ class Loader {
     out_.config.store = *url;
   }
 
+  void load_node(const YAML::Node& node) {
+    auto name = text(node, "node");
+    if (!name) return;
+    const bool printable = std::all_of(name->begin(), name->end(), [](char c) {
+      const auto u = static_cast<unsigned char>(c);
+      return u > 0x20 && u < 0x7F;
+    });
+    if (name->empty() || name->size() > 255 || !printable) {
+      add(ConfigErrc::bad_value, node, "node",
+          "must be 1-255 printable characters without spaces (e.g. the host name)");
+      return;
+    }
+    out_.config.node = *name;
+  }
+
+  bool address(const YAML::Node& node, const std::string& path, ListenAddress& out) {
+    auto t = text(node, path);
+    if (!t) return false;
+    auto parsed = ListenAddress::parse(*t);
+    if (!parsed) {
+      add(ConfigErrc::bad_address, node, path,
+          "'" + *t + "' is not HOST:PORT (e.g. 127.0.0.1:2575, 0.0.0.0:2575, [::1]:2575)");
+      return false;
+    }
+    out = *parsed;
+    return true;
+  }
+
+  void load_http(const YAML::Node& node) {
+    HttpConfig http;
+    bool saw_listen = false;
+    bool listen_ok = false;
+    const bool ok =
+        for_each_key(node, "http", {"listen"},
+                     [&](const std::string&, const YAML::Node& value, const std::string& path) {
+                       saw_listen = true;
+                       listen_ok = address(value, path, http.listen);
+                     });
+    if (!ok) return;
+    if (!saw_listen) {
+      add(ConfigErrc::missing_key, node, "http.listen", "is required (HOST:PORT)");
+      return;
+    }
+    if (listen_ok) out_.config.http = http;
+  }
+
   static bool valid_id(std::string_view id) {
     if (id.empty() || id.size() > 64 || std::isalnum(static_cast<unsigned char>(id[0])) == 0) {
       return false;
@@ -566,6 +952,9 @@ class Loader {
       return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.';
     });
   }
+
+  static constexpr std::string_view kIdRule =
+      " id is 1-64 letters, digits, '-', '_' or '.', starting with a letter or digit";
 
   void load_sources(const YAML::Node& node) {
     if (node.IsNull() || (node.IsMap() && node.size() == 0)) {
@@ -583,10 +972,9 @@ class Loader {
       const std::string id = scalar_key(entry.first);
       const std::string path = "sources." + id;
       remember(path, entry.second);
+      source_ids_.insert(id);  // even when broken: a route naming it is not a second error
       if (!valid_id(id)) {
-        add(ConfigErrc::bad_value, entry.first, path,
-            "a source id is 1-64 letters, digits, '-', '_' or '.', starting with a letter or "
-            "digit");
+        add(ConfigErrc::bad_value, entry.first, path, "a source" + std::string(kIdRule));
         continue;
       }
       if (!ids.insert(id).second) {
@@ -607,22 +995,28 @@ class Loader {
     }
   }
 
-  std::optional<MllpSourceConfig> load_source(const std::string& id, const YAML::Node& node,
-                                              const std::string& path) {
+  // The `type` of a source or destination, read before the other keys (it decides which exist).
+  std::optional<std::string> component_type(const YAML::Node& node, const std::string& path,
+                                            std::string_view supported) {
     if (!node.IsMap()) {
       add(ConfigErrc::wrong_type, node, path, "must be a map, not " + node_kind(node));
       return std::nullopt;
     }
-    // The type decides which keys exist; look at it first.
     const YAML::Node type = node["type"];
     if (!type) {
-      add(ConfigErrc::missing_key, node, path + ".type", "is required (supported: mllp)");
+      add(ConfigErrc::missing_key, node, path + ".type",
+          "is required (supported: " + std::string(supported) + ")");
       return std::nullopt;
     }
-    auto type_name = text(type, path + ".type");
+    return text(type, path + ".type");
+  }
+
+  std::optional<MllpSourceConfig> load_source(const std::string& id, const YAML::Node& node,
+                                              const std::string& path) {
+    auto type_name = component_type(node, path, "mllp");
     if (!type_name) return std::nullopt;
     if (*type_name != "mllp") {
-      add(ConfigErrc::bad_value, type, path + ".type",
+      add(ConfigErrc::bad_value, node["type"], path + ".type",
           "unsupported source type '" + *type_name + "' (this version supports: mllp)");
       return std::nullopt;
     }
@@ -638,14 +1032,7 @@ class Loader {
           if (key == "type") return;
           if (key == "listen") {
             saw_listen = true;
-            auto t = text(value, key_path);
-            if (!t) return;
-            if (auto address = ListenAddress::parse(*t)) {
-              source.listen = *address;
-            } else {
-              add(ConfigErrc::bad_address, value, key_path,
-                  "'" + *t + "' is not HOST:PORT (e.g. 127.0.0.1:2575, 0.0.0.0:2575, [::1]:2575)");
-            }
+            address(value, key_path, source.listen);
           } else if (key == "max_message_size") {
             size(value, key_path, source.max_message_size);
           } else if (key == "idle_timeout") {
@@ -657,18 +1044,10 @@ class Loader {
           } else if (key == "tls") {
             source.tls = load_tls(value, key_path);
           } else if (key == "ack_mode") {
-            auto mode = text(value, key_path);
-            if (!mode) return;
-            if (*mode == "on-commit") {
-              source.ack_mode = AckMode::on_commit;
-            } else if (*mode == "on-processed") {
-              add(ConfigErrc::bad_value, value, key_path,
-                  "'on-processed' is not supported until routes and mappings exist; use "
-                  "on-commit (the default)");
-            } else {
-              add(ConfigErrc::bad_value, value, key_path,
-                  "'" + *mode + "' is not one of: on-commit (on-processed comes with routes)");
-            }
+            if (auto mode = choice<AckMode>(
+                    value, key_path,
+                    {{"on-commit", AckMode::on_commit}, {"on-processed", AckMode::on_processed}}))
+              source.ack_mode = *mode;
           } else if (key == "duplicate_window") {
             duration(value, key_path, source.duplicate_window);
           } else if (key == "ack") {
@@ -683,27 +1062,7 @@ class Loader {
     if (!saw_listen) {
       add(ConfigErrc::missing_key, node, path + ".listen", "is required (HOST:PORT)");
     }
-    // Semantic checks; a key that already has an error is not reported twice.
-    {
-      for (auto& problem : source.validate()) {
-        const std::string key = path + "." + problem.key;
-        if (std::any_of(out_.errors.begin(), out_.errors.end(),
-                        [&](const ConfigError& e) { return e.key == key; })) {
-          continue;
-        }
-        auto it = out_.locations.find(key);
-        if (it == out_.locations.end()) {
-          // A missing key: point at the deepest parent that exists.
-          std::string parent = key;
-          while (it == out_.locations.end() && parent.rfind('.') != std::string::npos) {
-            parent.resize(parent.rfind('.'));
-            it = out_.locations.find(parent);
-          }
-        }
-        Location at = it != out_.locations.end() ? it->second : where(node);
-        out_.errors.push_back({problem.code, std::move(at), key, std::move(problem.detail)});
-      }
-    }
+    add_problems(source.validate(), path + ".");
     return source;
   }
 
@@ -732,9 +1091,349 @@ class Loader {
     return tls;
   }
 
+  // ---- destinations ----------------------------------------------------------------------------
+
+  void load_destinations(const YAML::Node& node) {
+    if (node.IsNull() || (node.IsMap() && node.size() == 0)) return;  // none: journal only
+    if (!node.IsMap()) {
+      add(ConfigErrc::wrong_type, node, "destinations",
+          "must be a map of destination id to destination, not " + node_kind(node));
+      return;
+    }
+    std::set<std::string> ids;
+    std::map<std::string, std::string> binds;  // zmq endpoint -> first destination id
+    for (const auto& entry : node) {
+      const std::string id = scalar_key(entry.first);
+      const std::string path = "destinations." + id;
+      remember(path, entry.second);
+      destination_ids_.insert(id);
+      if (!valid_id(id)) {
+        add(ConfigErrc::bad_value, entry.first, path, "a destination" + std::string(kIdRule));
+        continue;
+      }
+      if (!ids.insert(id).second) {
+        add(ConfigErrc::duplicate, entry.first, path,
+            "a destination with this id is already defined");
+        continue;
+      }
+      auto destination = load_destination(id, entry.second, path);
+      if (!destination) continue;
+      if (const auto* zmq = std::get_if<ZmqDestinationConfig>(&destination->transport)) {
+        const auto tcp = zmq_tcp_address(zmq->bind);
+        const bool any_port = tcp && tcp->port == 0;
+        if (!zmq->bind.empty() && !any_port && !reported(path + ".bind")) {
+          auto [it, inserted] = binds.emplace(tcp ? "tcp://" + tcp->to_string() : zmq->bind, id);
+          if (!inserted) {
+            add_at(ConfigErrc::duplicate, path + ".bind",
+                   zmq->bind + " is already bound by destination '" + it->second + "'");
+          }
+        }
+      }
+      out_.config.destinations.push_back(std::move(*destination));
+    }
+  }
+
+  std::optional<DestinationConfig> load_destination(const std::string& id, const YAML::Node& node,
+                                                    const std::string& path) {
+    auto type_name = component_type(node, path, "mllp, file, zmq-pub");
+    if (!type_name) return std::nullopt;
+    DestinationConfig destination;
+    destination.id = id;
+    std::vector<std::string_view> keys{"type", "retry"};
+    if (*type_name == "mllp") {
+      destination.type = DestinationType::mllp;
+      destination.transport = MllpDestinationConfig{};
+      keys.insert(keys.end(),
+                  {"connect", "connect_timeout", "ack_timeout", "tls", "on_ae", "on_ar"});
+    } else if (*type_name == "file") {
+      destination.type = DestinationType::file;
+      destination.transport = FileDestinationConfig{};
+      keys.insert(keys.end(), {"dir", "mode", "name", "fsync"});
+    } else if (*type_name == "zmq-pub") {
+      destination.type = DestinationType::zmq_pub;
+      destination.transport = ZmqDestinationConfig{};
+      keys.insert(keys.end(), {"bind", "topic", "high_water_mark"});
+    } else {
+      add(ConfigErrc::bad_value, node["type"], path + ".type",
+          "unsupported destination type '" + *type_name +
+              "' (this version supports: mllp, file, zmq-pub)");
+      return std::nullopt;
+    }
+
+    bool saw_required = false;
+    bool saw_name = false;
+    for_each_key(
+        node, path, keys,
+        [&](const std::string& key, const YAML::Node& value, const std::string& key_path) {
+          if (key == "type") return;
+          if (key == "retry") {
+            load_retry(value, key_path, destination.retry);
+          } else if (auto* mllp = std::get_if<MllpDestinationConfig>(&destination.transport)) {
+            load_mllp_destination_key(key, value, key_path, *mllp);
+            saw_required = saw_required || key == "connect";
+          } else if (auto* file = std::get_if<FileDestinationConfig>(&destination.transport)) {
+            load_file_destination_key(key, value, key_path, *file);
+            saw_required = saw_required || key == "dir";
+            saw_name = saw_name || key == "name";
+          } else if (auto* zmq = std::get_if<ZmqDestinationConfig>(&destination.transport)) {
+            load_zmq_destination_key(key, value, key_path, *zmq);
+            saw_required = saw_required || key == "bind";
+          }
+        });
+    if (!saw_required) {
+      const char* required = destination.type == DestinationType::mllp   ? "connect"
+                             : destination.type == DestinationType::file ? "dir"
+                                                                         : "bind";
+      add(ConfigErrc::missing_key, node, path + "." + required,
+          destination.type == DestinationType::mllp   ? "is required (HOST:PORT)"
+          : destination.type == DestinationType::file ? "is required (a folder)"
+                                                      : "is required (tcp://HOST:PORT)");
+    }
+    if (auto* file = std::get_if<FileDestinationConfig>(&destination.transport);
+        file != nullptr && !saw_name) {
+      file->name = FileDestinationConfig::default_name(file->mode);
+    }
+    add_problems(destination.validate(), path + ".");
+    return destination;
+  }
+
+  void load_retry(const YAML::Node& node, const std::string& path, RetryConfig& retry) {
+    for_each_key(node, path, {"initial", "max", "multiplier", "jitter", "max_attempts", "max_age"},
+                 [&](const std::string& key, const YAML::Node& value, const std::string& key_path) {
+                   if (key == "initial") {
+                     duration(value, key_path, retry.initial);
+                   } else if (key == "max") {
+                     duration(value, key_path, retry.max);
+                   } else if (key == "multiplier") {
+                     real(value, key_path, retry.multiplier);
+                   } else if (key == "jitter") {
+                     real(value, key_path, retry.jitter);
+                   } else if (key == "max_attempts") {
+                     whole_number(value, key_path, retry.max_attempts);
+                   } else {
+                     duration(value, key_path, retry.max_age);
+                   }
+                 });
+  }
+
+  std::optional<NackAction> nack_action(const YAML::Node& node, const std::string& path) {
+    return choice<NackAction>(
+        node, path, {{"retry", NackAction::retry}, {"dead-letter", NackAction::dead_letter}});
+  }
+
+  void load_mllp_destination_key(const std::string& key, const YAML::Node& value,
+                                 const std::string& path, MllpDestinationConfig& mllp) {
+    if (key == "connect") {
+      address(value, path, mllp.connect);
+    } else if (key == "connect_timeout") {
+      duration(value, path, mllp.connect_timeout);
+    } else if (key == "ack_timeout") {
+      duration(value, path, mllp.ack_timeout);
+    } else if (key == "on_ae") {
+      if (auto a = nack_action(value, path)) mllp.on_ae = *a;
+    } else if (key == "on_ar") {
+      if (auto a = nack_action(value, path)) mllp.on_ar = *a;
+    } else if (key == "tls") {
+      adapters::TlsClientConfig tls;
+      const bool ok = for_each_key(
+          value, path, {"ca", "cert", "key", "server_name"},
+          [&](const std::string& k, const YAML::Node& v, const std::string& p) {
+            auto t = text(v, p);
+            if (!t) return;
+            if (t->empty()) {
+              add(ConfigErrc::bad_value, v, p,
+                  k == "server_name" ? "must name the partner's host (leave it out for connect's)"
+                                     : "must name a file");
+              return;
+            }
+            if (k == "server_name") {
+              tls.server_name = *t;
+            } else {
+              (k == "ca"     ? tls.ca_file
+               : k == "cert" ? tls.cert_chain_file
+                             : tls.private_key_file) = file_path(*t).string();
+            }
+          });
+      if (ok) mllp.tls = std::move(tls);
+    }
+  }
+
+  void load_file_destination_key(const std::string& key, const YAML::Node& value,
+                                 const std::string& path, FileDestinationConfig& file) {
+    if (key == "dir") {
+      auto t = text(value, path);
+      if (!t) return;
+      if (t->empty()) {
+        add(ConfigErrc::bad_value, value, path, "must name a folder");
+        return;
+      }
+      file.dir = *t;  // relative to the working directory, like the sqlite store
+    } else if (key == "mode") {
+      if (auto mode = choice<FileMode>(
+              value, path, {{"per-message", FileMode::per_message}, {"append", FileMode::append}}))
+        file.mode = *mode;
+    } else if (key == "name") {
+      if (auto t = text(value, path)) file.name = *t;
+    } else if (key == "fsync") {
+      flag(value, path, file.fsync);
+    }
+  }
+
+  void load_zmq_destination_key(const std::string& key, const YAML::Node& value,
+                                const std::string& path, ZmqDestinationConfig& zmq) {
+    if (key == "bind") {
+      if (auto t = text(value, path)) zmq.bind = *t;
+    } else if (key == "topic") {
+      if (auto t = text(value, path)) zmq.topic = *t;
+    } else if (key == "high_water_mark") {
+      whole_number(value, path, zmq.high_water_mark);
+    }
+  }
+
+  // ---- routes ----------------------------------------------------------------------------------
+
+  void load_routes(const YAML::Node& node) {
+    if (node.IsNull()) return;  // no routes: messages are journaled, not delivered
+    if (!node.IsSequence()) {
+      add(ConfigErrc::wrong_type, node, "routes",
+          "must be a list of routes (- name: ...), not " + node_kind(node));
+      return;
+    }
+    std::size_t i = 0;
+    for (const auto& item : node) {
+      const std::string path = indexed("routes", i++);
+      remember(path, item);
+      RouteSpec route;
+      load_route(item, path, route);
+      out_.config.routes.push_back(std::move(route));  // even when broken: indices stay right
+    }
+  }
+
+  void load_route(const YAML::Node& node, const std::string& path, RouteSpec& route) {
+    bool saw_destinations = false;
+    bool destinations_ok = false;
+    const bool ok = for_each_key(
+        node, path,
+        {"name", "from", "message", "sending_application", "sending_facility", "conditions",
+         "destinations"},
+        [&](const std::string& key, const YAML::Node& value, const std::string& key_path) {
+          if (key == "name") {
+            if (auto t = text(value, key_path)) route.name = *t;
+          } else if (key == "from") {
+            texts(value, key_path, route.from);
+          } else if (key == "message") {
+            texts(value, key_path, route.message);
+          } else if (key == "destinations") {
+            saw_destinations = true;
+            destinations_ok = texts(value, key_path, route.destinations);
+          } else if (key == "sending_application") {
+            if (auto t = text(value, key_path)) route.sending_application = *t;
+          } else if (key == "sending_facility") {
+            if (auto t = text(value, key_path)) route.sending_facility = *t;
+          } else {
+            load_conditions(value, key_path, route.conditions);
+          }
+        });
+    if (!ok) return;
+    if (!saw_destinations) {
+      add(ConfigErrc::missing_key, node, path + ".destinations",
+          "is required: a route sends to at least one destination");
+    } else if (destinations_ok && route.destinations.empty()) {
+      add_at(ConfigErrc::bad_value, path + ".destinations",
+             "a route sends to at least one destination");
+    }
+  }
+
+  void load_conditions(const YAML::Node& node, const std::string& path,
+                       std::vector<ConditionSpec>& conditions) {
+    if (!node.IsSequence()) {
+      add(ConfigErrc::wrong_type, node, path,
+          "must be a list of conditions ({path, op, value}), not " + node_kind(node));
+      return;
+    }
+    std::size_t i = 0;
+    for (const auto& item : node) {
+      const std::string item_path = indexed(path, i++);
+      remember(item_path, item);
+      ConditionSpec condition;
+      for_each_key(item, item_path, {"path", "op", "value", "values"},
+                   [&](const std::string& key, const YAML::Node& value, const std::string& p) {
+                     if (key == "values") {
+                       texts(value, p, condition.values, /*list_only=*/true);
+                       return;
+                     }
+                     auto t = text(value, p);
+                     if (!t) return;
+                     if (key == "path") {
+                       condition.path = *t;
+                     } else if (key == "op") {
+                       condition.op = *t;
+                     } else {
+                       condition.value = *t;
+                     }
+                   });
+      conditions.push_back(std::move(condition));  // even when broken: indices stay right
+    }
+  }
+
+  // Router::build's problems at their keys, then ids that name no source or destination.
+  void check_routes() {
+    const std::vector<RouteSpec>& routes = out_.config.routes;
+    for (auto& problem : Router::build(routes).problems) {
+      std::string key = indexed("routes", problem.route_index);
+      if (!problem.problem.key.empty()) key += "." + problem.problem.key;
+      if (reported(key)) continue;
+      add_at(problem.problem.code, key, std::move(problem.problem.detail));
+    }
+    for (std::size_t r = 0; r < routes.size(); ++r) {
+      const std::string path = indexed("routes", r);
+      auto check = [&](const std::vector<std::string>& ids, const char* member,
+                       const std::set<std::string>& known, const char* what) {
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+          const std::string key = indexed(path + "." + member, i);
+          if (ids[i].empty() || known.count(ids[i]) != 0 || reported(key)) continue;
+          add_at(ConfigErrc::unknown_id, key,
+                 "'" + ids[i] + "' is not a " + what + " id (" + what + "s: " + join(known) + ")");
+        }
+      };
+      check(routes[r].from, "from", source_ids_, "source");
+      check(routes[r].destinations, "destinations", destination_ids_, "destination");
+    }
+  }
+
+  // Two listeners on one address: http and zmq tcp endpoints against the sources' addresses.
+  void check_addresses() {
+    std::map<std::string, std::string> taken;  // address -> who has it
+    for (const MllpSourceConfig& source : out_.config.sources) {
+      if (source.listen.port != 0) {
+        taken.emplace(source.listen.to_string(), "source '" + source.id + "'");
+      }
+    }
+    if (out_.config.http && out_.config.http->listen.port != 0) {
+      const std::string address = out_.config.http->listen.to_string();
+      if (auto [it, inserted] = taken.emplace(address, "http"); !inserted) {
+        add_at(ConfigErrc::duplicate, "http.listen",
+               address + " is already the address of " + it->second);
+      }
+    }
+    for (const DestinationConfig& destination : out_.config.destinations) {
+      const auto* zmq = std::get_if<ZmqDestinationConfig>(&destination.transport);
+      if (zmq == nullptr) continue;
+      auto tcp = zmq_tcp_address(zmq->bind);
+      if (!tcp || tcp->port == 0) continue;
+      const std::string key = "destinations." + destination.id + ".bind";
+      if (auto it = taken.find(tcp->to_string()); it != taken.end() && !reported(key)) {
+        add_at(ConfigErrc::duplicate, key,
+               tcp->to_string() + " is already the address of " + it->second);
+      }
+    }
+  }
+
   LoadedConfig& out_;
   std::string file_;
   std::filesystem::path base_dir_;
+  std::set<std::string> source_ids_;       // every id under sources, valid or not
+  std::set<std::string> destination_ids_;  // every id under destinations, valid or not
 };
 
 }  // namespace
@@ -759,6 +1458,12 @@ LoadedConfig parse_config(std::string_view yaml, const std::string& file) {
                 e.mark.is_null() ? 0 : e.mark.column + 1};
     out.errors.push_back({ConfigErrc::syntax, std::move(at), "", e.msg});
   }
+  if (out.config.node.empty()) out.config.node = default_node_name();
+  // Cross-checks (routes, addresses) run after every section: report in file order.
+  std::stable_sort(
+      out.errors.begin(), out.errors.end(), [](const ConfigError& a, const ConfigError& b) {
+        return std::pair(a.where.line, a.where.column) < std::pair(b.where.line, b.where.column);
+      });
   return out;
 }
 
@@ -811,6 +1516,33 @@ std::string try_bind(const ListenAddress& address) {
   return problem;
 }
 
+// Why files cannot be written into `dir` (created when missing) now; "" when they can.
+std::string folder_problem(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::path at = std::filesystem::absolute(dir, ec);
+  if (ec) return "cannot resolve '" + dir.string() + "': " + ec.message();
+  // The nearest folder that exists: `run` creates the rest below it.
+  while (!std::filesystem::exists(at, ec) && at.has_relative_path()) at = at.parent_path();
+  if (!std::filesystem::is_directory(at, ec)) {
+    return "'" + at.string() + "' is not a folder, so '" + dir.string() + "' cannot be created";
+  }
+  if (::access(at.c_str(), W_OK | X_OK) != 0) {
+    const int err = errno;
+    return (at == std::filesystem::absolute(dir, ec)
+                ? "'" + dir.string() + "'"
+                : "'" + at.string() + "' (to create '" + dir.string() + "')") +
+           " is not writable: " + std::strerror(err);
+  }
+  return {};
+}
+
+void add_environment_error(LoadedConfig& loaded, ConfigErrc code, const std::string& key,
+                           std::string problem) {
+  auto it = loaded.locations.find(key);
+  Location at = it != loaded.locations.end() ? it->second : Location{loaded.config.file, 0, 0};
+  loaded.errors.push_back({code, std::move(at), key, std::move(problem)});
+}
+
 }  // namespace
 
 void check_environment(LoadedConfig& loaded) {
@@ -818,10 +1550,21 @@ void check_environment(LoadedConfig& loaded) {
     if (source.listen.port == 0) continue;
     std::string problem = try_bind(source.listen);
     if (problem.empty()) continue;
-    const std::string key = "sources." + source.id + ".listen";
-    auto it = loaded.locations.find(key);
-    Location at = it != loaded.locations.end() ? it->second : Location{loaded.config.file, 0, 0};
-    loaded.errors.push_back({ConfigErrc::cannot_bind, std::move(at), key, std::move(problem)});
+    add_environment_error(loaded, ConfigErrc::cannot_bind, "sources." + source.id + ".listen",
+                          std::move(problem));
+  }
+  if (loaded.config.http && loaded.config.http->listen.port != 0) {
+    if (std::string problem = try_bind(loaded.config.http->listen); !problem.empty()) {
+      add_environment_error(loaded, ConfigErrc::cannot_bind, "http.listen", std::move(problem));
+    }
+  }
+  for (const DestinationConfig& destination : loaded.config.destinations) {
+    const auto* file = std::get_if<FileDestinationConfig>(&destination.transport);
+    if (file == nullptr || file->dir.empty()) continue;
+    if (std::string problem = folder_problem(file->dir); !problem.empty()) {
+      add_environment_error(loaded, ConfigErrc::not_writable,
+                            "destinations." + destination.id + ".dir", std::move(problem));
+    }
   }
 }
 

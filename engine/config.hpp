@@ -1,6 +1,7 @@
 // The engine's YAML configuration: one struct per component with its defaults and validate(),
 // a loader that collects every error (file, line, key path), and the checks `hims-engine check`
-// adds (files readable, ports free). Value types; loading is pure apart from reading the file.
+// adds (ports free, outbox folders writable). Value types, safe to copy and to read from any
+// thread; loading is pure apart from reading the file and asking the host name.
 #pragma once
 
 #include <chrono>
@@ -11,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "adapters/tls_config.hpp"
@@ -20,18 +22,19 @@
 namespace hims::engine {
 
 enum class ConfigErrc : std::uint8_t {
-  unreadable,           // the config file (or a file it names) cannot be read
-  syntax,               // not valid YAML
-  unknown_key,          // a key the component does not have
-  missing_key,          // a required key is absent
-  wrong_type,           // a map where a string was expected, ...
-  bad_value,            // a value outside its allowed set or range
-  bad_duration,         // not "<number><unit>" with unit ms, s, m, h, d
-  bad_size,             // not "<number><unit>" with unit B, KiB, MiB, GiB, KB, MB, GB
-  bad_address,          // not HOST:PORT
-  duplicate,            // two sources with the same id, or two listening on one address
-  unsupported_section,  // http, destinations, routes: not in this version yet
-  cannot_bind,          // `check`: the listen address cannot be bound
+  unreadable,    // the config file (or a file it names) cannot be read
+  syntax,        // not valid YAML
+  unknown_key,   // a key the component does not have
+  missing_key,   // a required key is absent
+  wrong_type,    // a map where a string was expected, ...
+  bad_value,     // a value outside its allowed set or range
+  bad_duration,  // not "<number><unit>" with unit ms, s, m, h, d
+  bad_size,      // not "<number><unit>" with unit B, KiB, MiB, GiB, KB, MB, GB
+  bad_address,   // not HOST:PORT
+  duplicate,     // two components with one id, or two listening on one address
+  unknown_id,    // a route names a source or destination that is not defined
+  cannot_bind,   // `check`: the listen address cannot be bound
+  not_writable,  // `check`: a file destination's folder cannot be created or written
 };
 
 constexpr ErrorDomain error_domain(ConfigErrc) { return ErrorDomain::config; }
@@ -102,10 +105,10 @@ struct AckConfig {
   std::vector<ConfigProblem> validate() const;
 };
 
-// When a source acknowledges a message (DESIGN.md 5.1). Only on_commit exists until routes and
-// mappings do: on_processed will answer after the canonical commit.
+// When a source acknowledges a message (DESIGN.md 5.4). YAML: on-commit, on-processed.
 enum class AckMode : std::uint8_t {
-  on_commit,  // once the raw message and its metadata are durably in the journal
+  on_commit,     // once the raw message and its metadata are durably in the journal
+  on_processed,  // once it is routed and its queue items committed; a processing error gives AE
 };
 std::string_view to_string(AckMode mode);
 
@@ -146,11 +149,125 @@ std::optional<std::string> store_url_problem(std::string_view url);
 // for logs and errors.
 std::string redact_store_url(std::string_view url);
 
+// The host name (gethostname), or "localhost" when it cannot be had: the default `node`.
+std::string default_node_name();
+
+// YAML: http: {listen: 127.0.0.1:8080}. The FHIR API, dashboard, /metrics and /health.
+struct HttpConfig {
+  ListenAddress listen;  // required; port 0: any free port (tests)
+};
+
+// What a destination does with a negative answer. YAML: retry, dead-letter.
+enum class NackAction : std::uint8_t { retry, dead_letter };
+std::string_view to_string(NackAction action);
+
+// Backoff for failed deliveries: delay n (n = attempts so far, from 1) = min(max, initial *
+// multiplier^(n-1)), multiplied by a random factor in [1 - jitter, 1 + jitter]. Dead letter when
+// attempts reach max_attempts (0: no limit) or the item is older than max_age (0: no limit).
+struct RetryConfig {
+  std::chrono::milliseconds initial = std::chrono::seconds(1);
+  std::chrono::milliseconds max = std::chrono::minutes(5);
+  double multiplier = 2.0;                                     // >= 1
+  double jitter = 0.2;                                         // 0 .. 1
+  int max_attempts = 0;                                        // 0: unlimited
+  std::chrono::milliseconds max_age = std::chrono::hours(24);  // 0: unlimited
+
+  // initial > 0, max >= initial, multiplier >= 1 (finite), jitter in [0, 1], max_attempts and
+  // max_age not negative; keys relative to the retry map ("jitter").
+  std::vector<ConfigProblem> validate() const;
+};
+
+struct MllpDestinationConfig {
+  ListenAddress connect;  // YAML `connect: HOST:PORT` (required; port 0 refused)
+  std::chrono::milliseconds connect_timeout = std::chrono::seconds(10);
+  std::chrono::milliseconds ack_timeout = std::chrono::seconds(30);
+  // YAML tls: {ca, cert, key, server_name}; paths relative to the config file, readable.
+  std::optional<adapters::TlsClientConfig> tls;
+  NackAction on_ae = NackAction::retry;        // AE / CE answers
+  NackAction on_ar = NackAction::dead_letter;  // AR / CR answers
+
+  // connect set with a port, time-outs > 0, tls files readable (cert and key together);
+  // keys relative to the destination ("tls.ca").
+  std::vector<ConfigProblem> validate() const;
+};
+
+enum class FileMode : std::uint8_t { per_message, append };  // YAML: per-message, append
+std::string_view to_string(FileMode mode);
+
+struct FileDestinationConfig {
+  // required; relative to the working directory (like the sqlite store), created at start
+  std::filesystem::path dir;
+  FileMode mode = FileMode::per_message;
+  // File name template; placeholders {id} (queue item id), {journal_id}, {source}, {route},
+  // {destination}, {control_id}, {date} (YYYYMMDD, UTC), {time} (HHMMSS, UTC). Unknown
+  // placeholders, '/' or '..' refused. Defaults: per-message "{source}-{control_id}-{id}.hl7",
+  // append "{destination}-{date}.hl7".
+  std::string name;  // filled with the mode's default when absent
+  bool fsync = true;
+
+  static std::string_view default_name(FileMode mode);
+  // Nullopt when `name` is a usable template; else why not.
+  static std::optional<std::string> name_problem(std::string_view name);
+  // dir not empty, name a usable template; keys relative to the destination ("name").
+  std::vector<ConfigProblem> validate() const;
+};
+
+struct ZmqDestinationConfig {
+  std::string bind;                       // required: tcp://HOST:PORT (ipc://, inproc:// too)
+  std::optional<std::string> topic;       // absent: each message's route name is its topic
+  std::uint32_t high_water_mark = 10000;  // ZMQ_SNDHWM
+
+  // Nullopt when `endpoint` is tcp://HOST:PORT (HOST may be *, PORT may be * or 0: any free
+  // port), ipc://PATH or inproc://NAME; else why not.
+  static std::optional<std::string> endpoint_problem(std::string_view endpoint);
+  // bind a valid endpoint, high_water_mark >= 1; keys relative to the destination ("bind").
+  std::vector<ConfigProblem> validate() const;
+};
+
+enum class DestinationType : std::uint8_t { mllp, file, zmq_pub };  // YAML: mllp, file, zmq-pub
+std::string_view to_string(DestinationType type);
+
+struct DestinationConfig {
+  std::string id;
+  DestinationType type = DestinationType::mllp;
+  RetryConfig retry;  // YAML `retry: {initial, max, multiplier, jitter, max_attempts, max_age}`
+  std::variant<MllpDestinationConfig, FileDestinationConfig, ZmqDestinationConfig> transport;
+
+  // retry ("retry.jitter") and the transport's own validate(); keys relative to the destination.
+  std::vector<ConfigProblem> validate() const;
+};
+
+// What the loader fills in for a route (YAML shape: docs/routes.md); Router::build checks it.
+// Strings as written, so that every mistake (an unknown operator, a pattern that cannot match)
+// is reported by Router::build with the route and key.
+struct ConditionSpec {
+  std::string path;                  // "PID-3[*].5"
+  std::string op;                    // equals, not_equals, in, not_in, exists, not_exists,
+                                     // matches, not_matches, starts_with, not_starts_with
+  std::optional<std::string> value;  // equals, matches, starts_with and their not_ forms
+  std::vector<std::string> values;   // in, not_in
+};
+
+struct RouteSpec {
+  std::string name;                                // unique, not empty
+  std::vector<std::string> from;                   // source ids; empty: every source
+  std::vector<std::string> message;                // "ORU^R01", "ADT^A0*", "*"; empty: every type
+  std::optional<std::string> sending_application;  // MSH-3.1, exact or glob
+  std::optional<std::string> sending_facility;     // MSH-4.1, exact or glob
+  std::vector<ConditionSpec> conditions;           // all must hold
+  std::vector<std::string> destinations;           // destination ids, kept as data
+};
+
 struct Config {
   std::filesystem::path file;  // where it was loaded from
   std::string store{kDefaultStoreUrl};
+  // YAML `node`, default: the host name (gethostname); names this engine's queue leases.
+  std::string node;
   LogConfig log;
-  std::vector<MllpSourceConfig> sources;  // in file order
+  std::optional<HttpConfig> http;
+  std::vector<MllpSourceConfig> sources;        // in file order
+  std::vector<DestinationConfig> destinations;  // in file order; YAML: a map id -> settings
+  std::vector<RouteSpec> routes;                // in file order; YAML: a list (docs/routes.md)
 };
 
 // A config and every error found in it; the config is only meaningful when errors is empty.
@@ -166,8 +283,10 @@ LoadedConfig parse_config(std::string_view yaml, const std::string& file);
 // Reads and parses a file.
 LoadedConfig load_config(const std::filesystem::path& file);
 
-// What `check` adds to loading: every listen address can be bound now (port 0 is skipped).
-// Appends to `loaded.errors`; the locations come from the file.
+// What `check` adds to loading: every listen address (sources, http) can be bound now (port 0 is
+// skipped), and every file destination's folder exists and is writable or can be created (its
+// nearest existing parent is a writable folder). Appends to `loaded.errors`; the locations come
+// from the file.
 void check_environment(LoadedConfig& loaded);
 
 }  // namespace hims::engine

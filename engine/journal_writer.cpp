@@ -60,7 +60,9 @@ Result<std::unique_ptr<JournalWriter>> JournalWriter::open(
 }
 
 JournalWriter::JournalWriter(std::unique_ptr<store::Store> store, JournalWriterOptions options)
-    : store_(std::move(store)), options_(std::move(options)) {
+    : store_(std::move(store)),
+      backend_(store_ ? std::string(store_->backend()) : std::string()),
+      options_(std::move(options)) {
   assert(store_ != nullptr);
   if (options_.max_batch_entries == 0) options_.max_batch_entries = 1;
   if (!options_.clock) options_.clock = [] { return store::Clock::now(); };
@@ -128,6 +130,11 @@ void JournalWriter::stop() {
   if (t_running_writer == this) return;  // from a completion: the thread ends after this batch
   std::lock_guard lock(stop_mutex_);
   if (thread_.joinable()) thread_.join();
+}
+
+bool JournalWriter::healthy() const {
+  std::lock_guard lock(mutex_);
+  return failing_batches_ == 0;
 }
 
 std::size_t JournalWriter::queue_depth() const {
@@ -208,27 +215,32 @@ void JournalWriter::commit(std::vector<Pending>& batch) {
 
   std::vector<std::optional<JournalId>> earlier(n);  // duplicate of an already journaled entry
   std::vector<JournalId> ids(n, 0);
+  std::vector<std::size_t> rows;  // batch index of each inserted entry
+  std::vector<store::NewJournalEntry> entries;
   const auto started = std::chrono::steady_clock::now();
   Status status = [&]() -> Status {
     try {
       return store_->transact([&]() -> Status {
-        std::vector<std::size_t> rows;  // batch index of each inserted entry
         rows.reserve(n);
+        // One duplicate lookup for the whole batch.
+        std::vector<store::DuplicateQuery> queries;
+        std::vector<std::size_t> asked;  // batch index of each query
         for (std::size_t i = 0; i < n; ++i) {
-          if (first_in_batch[i]) continue;
-          if (!hashes[i].empty()) {
-            const auto& e = batch[i].entry;
-            auto found = store_->find_duplicate(
-                store::DuplicateQuery{e.source, e.control_id, hashes[i], since[i], 0});
-            if (!found.ok()) return found.take_error();
-            if (found->has_value()) {
-              earlier[i] = **found;
-              continue;
-            }
-          }
-          rows.push_back(i);
+          if (first_in_batch[i] || hashes[i].empty()) continue;
+          const auto& e = batch[i].entry;
+          queries.push_back(store::DuplicateQuery{e.source, e.control_id, hashes[i], since[i], 0});
+          asked.push_back(i);
         }
-        std::vector<store::NewJournalEntry> entries;
+        if (!queries.empty()) {
+          auto found = store_->find_duplicates(queries);
+          if (!found.ok()) return found.take_error();
+          for (std::size_t k = 0; k < asked.size() && k < found->size(); ++k) {
+            earlier[asked[k]] = (*found)[k];
+          }
+        }
+        for (std::size_t i = 0; i < n; ++i) {
+          if (!first_in_batch[i] && !earlier[i]) rows.push_back(i);
+        }
         entries.reserve(rows.size());
         for (std::size_t i : rows) {
           entries.push_back(std::move(batch[i].entry));
@@ -292,13 +304,20 @@ void JournalWriter::commit(std::vector<Pending>& batch) {
                {{"entries", static_cast<std::uint64_t>(n)}, {"error", status.error().message()}});
   }
 
+  // The journaled bytes go back with their receipts, so processing needs no copy.
+  std::vector<std::string> raws(n);
+  if (status.ok()) {
+    for (std::size_t k = 0; k < rows.size() && k < entries.size(); ++k) {
+      raws[rows[k]] = std::move(entries[k].raw);
+    }
+  }
   for (std::size_t i = 0; i < n; ++i) {
     if (!status.ok()) {
       complete(batch[i].done, status.error());
     } else if (earlier[i]) {
-      complete(batch[i].done, JournalReceipt{*earlier[i], earlier[i]});
+      complete(batch[i].done, JournalReceipt{*earlier[i], earlier[i], {}});
     } else {
-      complete(batch[i].done, JournalReceipt{ids[i], std::nullopt});
+      complete(batch[i].done, JournalReceipt{ids[i], std::nullopt, std::move(raws[i])});
     }
   }
 }

@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <type_traits>
@@ -46,6 +47,7 @@ std::string_view to_string(JournalErrc code);
 struct JournalReceipt {
   store::JournalId id = 0;
   std::optional<store::JournalId> duplicate_of;
+  std::string raw;  // the journaled bytes, handed back for processing; empty for a duplicate
 };
 
 // A move-only callable void(Result<JournalReceipt>) (std::move_only_function is C++23).
@@ -132,6 +134,9 @@ class JournalWriter {
   void stop();
 
   std::size_t queue_depth() const;
+  std::string_view backend() const { return backend_; }  // "sqlite" or "postgresql"
+  // False while the last commit failed (the store is unreachable or refusing): /health says so.
+  bool healthy() const;
   Stats stats() const;
 
  private:
@@ -154,6 +159,7 @@ class JournalWriter {
   void commit(std::vector<Pending>& batch);
 
   std::unique_ptr<store::Store> store_;  // writer thread only
+  std::string backend_;
   JournalWriterOptions options_;
   Instruments metrics_;
 

@@ -2,10 +2,13 @@
 // and hands them to one command (engine/commands.hpp). Exceptions stop here.
 #include <CLI/CLI.hpp>
 
+#include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <exception>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "engine/commands.hpp"
@@ -30,10 +33,59 @@ struct DurationValidator : public CLI::Validator {
   }
 };
 
+// --since / --until: a duration back from now ("2h", "30m") or a UTC date and time
+// ("2026-11-22", "2026-11-22T08:30", "2026-11-22T08:30:00Z").
+std::optional<std::chrono::system_clock::time_point> parse_when(const std::string& text) {
+  if (auto ago = hims::engine::parse_duration(text)) {
+    return std::chrono::system_clock::now() - *ago;
+  }
+  std::tm tm{};
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
+  char tail[8] = {};
+  const int n =
+      std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%7s", &y, &mo, &d, &h, &mi, &sec, tail);
+  if (n < 3 || (n == 7 && std::string_view(tail) != "Z")) return std::nullopt;
+  if (n == 4) return std::nullopt;  // an hour without minutes
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return std::nullopt;
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = sec;
+  const time_t t = ::timegm(&tm);
+  if (t == static_cast<time_t>(-1)) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(t);
+}
+
+struct WhenValidator : public CLI::Validator {
+  WhenValidator() {
+    name_ = "WHEN";
+    func_ = [](const std::string& text) -> std::string {
+      if (parse_when(text)) return {};
+      return "'" + text +
+             "' is neither a duration back from now (2h, 30m) nor a UTC time "
+             "(2026-11-22, 2026-11-22T08:30:00Z)";
+    };
+  }
+};
+
+// --config FILE or --store URL, for the commands that work on the store.
+void add_store_options(CLI::App* cmd, hims::engine::StoreSelection& target) {
+  auto* config = cmd->add_option("-c,--config", target.config,
+                                 "Configuration file (YAML) whose `store` to use");
+  config->check(CLI::ExistingFile);
+  cmd->add_option("--store", target.store,
+                  "Store URL (sqlite:PATH or postgresql://...) instead of --config's")
+      ->excludes(config);
+}
+
 int run_cli(int argc, char** argv) {
   CLI::App app{
       "hims-engine: an HL7 v2 / FHIR / X12 integration engine.\n"
-      "This version runs MLLP sources, journals each HL7 v2 message and acknowledges it."};
+      "This version runs MLLP sources, journals each HL7 v2 message before acknowledging it, "
+      "routes it\n"
+      "and delivers it to MLLP, file and ZeroMQ destinations through durable queues."};
   app.set_version_flag("--version", hims::engine::version_text());
   app.require_subcommand(1);
   app.fallthrough(false);
@@ -49,10 +101,15 @@ int run_cli(int argc, char** argv) {
       "AA (CA in enhanced mode, MSH-15/16 valued) for a message that parses, AR (CR) with an "
       "ERR segment for one that does not or names an unsupported version, AE (CE) with ERR 207 "
       "when it could not be stored (send it again). A duplicate within the source's "
-      "duplicate_window is acknowledged again and stored once. Logs are JSON lines (or text) on "
+      "duplicate_window is acknowledged again and stored once. Each message then takes every "
+      "route that matches (none: state `filtered`) and is queued for the routes' destinations, "
+      "delivered in order per destination with retries and dead letters. With ack_mode "
+      "on-processed the ACK waits for that (AE when processing failed). Messages left "
+      "unprocessed and queue items left undelivered by a stop or crash resume at start. The "
+      "`http` listener serves /health and /metrics. Logs are JSON lines (or text) on "
       "stderr, without PHI. SIGINT or SIGTERM stops gracefully (exit status 0); an invalid "
-      "config, a store that cannot be opened or a port that cannot be bound gives exit status "
-      "2.");
+      "config, a store that cannot be opened, a destination or port that cannot be set up "
+      "gives exit status 2.");
   run_cmd->add_option("-c,--config", run.config, "Configuration file (YAML)")
       ->required()
       ->check(CLI::ExistingFile);
@@ -66,7 +123,8 @@ int run_cli(int argc, char** argv) {
       ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}));
   run_cmd->add_option("--ready-file", run.ready_file,
                       "Once every source listens, write a JSON file naming the bound ports "
-                      "({\"pid\":..,\"sources\":{\"<id>\":{\"host\":..,\"port\":..}}})");
+                      "({\"pid\":..,\"sources\":{\"<id>\":{\"host\":..,\"port\":..}},"
+                      "\"http\":{\"host\":..,\"port\":..}})");
 
   // send
   hims::engine::SendOptions send;
@@ -117,6 +175,65 @@ int run_cli(int argc, char** argv) {
       "valid, 1 otherwise.");
   check_cmd->add_option("-c,--config", check.config, "Configuration file (YAML)")->required();
 
+  // migrate
+  hims::engine::MigrateOptions migrate;
+  CLI::App* migrate_cmd =
+      app.add_subcommand("migrate", "Apply the store's pending schema migrations");
+  migrate_cmd->footer(
+      "`run` applies them at start too. With neither --config nor --store: the default store "
+      "(sqlite:var/hims.db). Prints each migration applied; exit status 0 when the schema is up "
+      "to date, 1 when a migration failed (nothing of it is applied), 2 when the store cannot be "
+      "opened.");
+  add_store_options(migrate_cmd, migrate.target);
+  migrate_cmd->add_flag("--status", migrate.status_only,
+                        "List applied and pending migrations; apply nothing");
+
+  // replay
+  hims::engine::ReplayOptions replay;
+  std::string replay_since;
+  std::string replay_until;
+  CLI::App* replay_cmd =
+      app.add_subcommand("replay", "Process errored messages again, or queue dead letters again");
+  replay_cmd->footer(
+      "Messages go back to state `received` and are processed again (routes as configured now); "
+      "dead letters go back to their destination queue with their attempts reset. A running "
+      "engine picks them up within about a second, a stopped one at its next start. Prints one "
+      "line per message or dead letter; exit status 0 when everything named was replayed, 1 "
+      "when something was not (wrong state, unknown id).");
+  add_store_options(replay_cmd, replay.target);
+  replay_cmd->add_option("--message", replay.messages,
+                         "Journal id of an errored or filtered message (repeatable)");
+  replay_cmd->add_flag("--errored", replay.errored,
+                       "Every errored message (see --source, --since, --until)");
+  replay_cmd->add_flag("--filtered", replay.filtered,
+                       "Every filtered message (see --source, --since, --until)");
+  replay_cmd->add_option("--dead-letter", replay.dead_letters,
+                         "Queue item id of a dead letter (repeatable)");
+  replay_cmd->add_flag("--dead", replay.all_dead, "Every dead letter (see --destination)");
+  replay_cmd->add_option("--source", replay.source, "Only messages from this source");
+  replay_cmd->add_option("--destination", replay.destination,
+                         "Only dead letters of this destination");
+  replay_cmd
+      ->add_option("--since", replay_since,
+                   "Only messages received at or after: 2h (ago) or 2026-11-22T08:00:00Z")
+      ->check(WhenValidator());
+  replay_cmd
+      ->add_option("--until", replay_until,
+                   "Only messages received before: 30m (ago) or 2026-11-22T09:00:00Z")
+      ->check(WhenValidator());
+  replay_cmd->add_flag("--dry-run", replay.dry_run, "Print what would be replayed; change nothing");
+
+  // stats
+  hims::engine::StatsOptions stats;
+  CLI::App* stats_cmd =
+      app.add_subcommand("stats", "Print journal counts per source and state, and queue figures");
+  stats_cmd->footer(
+      "Read from the store, so it works whether the engine runs or not. Per source: messages "
+      "received (not yet processed), processed, filtered, errored, rejected. Per destination: "
+      "items pending, delivered, dead, and the age of the oldest pending item.");
+  add_store_options(stats_cmd, stats.target);
+  stats_cmd->add_flag("--json", stats.json, "Print one JSON document instead of tables");
+
   CLI::App* version_cmd = app.add_subcommand("version", "Print the version and exit");
 
   try {
@@ -141,6 +258,13 @@ int run_cli(int argc, char** argv) {
   }
   if (*inspect_cmd) return hims::engine::inspect_command(inspect);
   if (*check_cmd) return hims::engine::check_command(check);
+  if (*migrate_cmd) return hims::engine::migrate_command(migrate);
+  if (*replay_cmd) {
+    if (!replay_since.empty()) replay.since = parse_when(replay_since);
+    if (!replay_until.empty()) replay.until = parse_when(replay_until);
+    return hims::engine::replay_command(replay);
+  }
+  if (*stats_cmd) return hims::engine::stats_command(stats);
   if (*version_cmd) {
     std::cout << hims::engine::version_text() << "\n";
     return 0;

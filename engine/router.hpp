@@ -18,25 +18,7 @@
 
 namespace hims::engine {
 
-// What the configuration loader fills in. Strings as written, so that every mistake (an unknown
-// operator, a pattern that cannot match) is reported by Router::build with the route and key.
-struct ConditionSpec {
-  std::string path;                  // "PID-3[*].5"
-  std::string op;                    // equals, not_equals, in, not_in, exists, not_exists,
-                                     // matches, not_matches, starts_with, not_starts_with
-  std::optional<std::string> value;  // equals, matches, starts_with and their not_ forms
-  std::vector<std::string> values;   // in, not_in
-};
-
-struct RouteSpec {
-  std::string name;                                // unique, not empty
-  std::vector<std::string> from;                   // source ids; empty: every source
-  std::vector<std::string> message;                // "ORU^R01", "ADT^A0*", "*"; empty: every type
-  std::optional<std::string> sending_application;  // MSH-3.1, exact or glob
-  std::optional<std::string> sending_facility;     // MSH-4.1, exact or glob
-  std::vector<ConditionSpec> conditions;           // all must hold
-  std::vector<std::string> destinations;           // destination ids, kept as data
-};
+// ConditionSpec and RouteSpec, what the configuration loader fills in, are in config.hpp.
 
 enum class ConditionOp : std::uint8_t {
   equals,

@@ -5,9 +5,12 @@
 #include <openssl/evp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
 #include <charconv>
+#include <limits>
 #include <utility>
 
 #include "engine/store_driver.hpp"
@@ -138,7 +141,18 @@ Result<JournalEntry> journal_from_row(Row& row, bool with_raw) {
 
 constexpr std::string_view kQueueColumns =
     "id, destination, journal_id, payload, status, attempts, enqueued_at_us, not_before_us, "
-    "last_error, lease_owner, lease_until_us";
+    "last_error, lease_owner, lease_until_us, route, source";
+// The same columns with NULL for the payload (listings that do not need it).
+constexpr std::string_view kQueueColumnsNoPayload =
+    "id, destination, journal_id, NULL, status, attempts, enqueued_at_us, not_before_us, "
+    "last_error, lease_owner, lease_until_us, route, source";
+
+std::optional<QueueItemStatus> parse_queue_status(std::string_view text) {
+  for (auto s : {QueueItemStatus::pending, QueueItemStatus::delivered, QueueItemStatus::dead}) {
+    if (to_string(s) == text) return s;
+  }
+  return std::nullopt;
+}
 
 Result<QueueItem> queue_from_row(Row& row) {
   QueueItem q;
@@ -146,23 +160,114 @@ Result<QueueItem> queue_from_row(Row& row) {
   q.destination = to_str(row[1]);
   q.journal_id = to_int(row[2]);
   q.payload = to_str(row[3]);
-  std::string status = to_str(row[4]);
-  if (status == "pending") {
-    q.status = QueueItemStatus::pending;
-  } else if (status == "delivered") {
-    q.status = QueueItemStatus::delivered;
-  } else if (status == "dead") {
-    q.status = QueueItemStatus::dead;
-  } else {
-    return bad_data("queue_items.status");
-  }
+  auto status = parse_queue_status(row[4] ? *row[4] : "");
+  if (!status) return bad_data("queue_items.status");
+  q.status = *status;
   q.attempts = static_cast<int>(to_int(row[5]));
   q.enqueued_at = from_us(to_int(row[6]));
   q.not_before = from_us(to_int(row[7]));
   q.last_error = to_str(row[8]);
   q.lease_owner = to_str(row[9]);
   q.lease_until = from_us(to_int(row[10]));
+  q.route = to_str(row[11]);
+  q.source = to_str(row[12]);
   return q;
+}
+
+Result<std::vector<QueueItem>> queue_items_from_rows(Rows& rows) {
+  std::vector<QueueItem> out;
+  out.reserve(rows.size());
+  for (auto& row : rows) {
+    auto item = queue_from_row(row);
+    if (!item.ok()) return item.take_error();
+    out.push_back(std::move(*item));
+  }
+  return out;
+}
+
+// Multi-row statements (one round trip, one statement execution for many rows) are cut into
+// chunks of kMaxRows rows, and a shorter rest into power-of-two chunks, so that each driver
+// prepares at most a handful of SQL texts per statement (7 for kMaxRows = 64). 64 rows of the
+// widest statement (13 parameters) stay below SQLite's historical 999-parameter limit.
+constexpr std::size_t kMaxRows = 64;
+
+std::size_t chunk_rows(std::size_t remaining) {
+  return remaining >= kMaxRows ? kMaxRows : std::bit_floor(remaining);
+}
+
+// The SQL text of one multi-row statement for 1, 2, 4 ... kMaxRows rows, built once: `head`, then
+// `row` once per row joined by ", ", then `tail`. In `row`, $k is the row's k-th parameter: it
+// becomes $(leading + r * per_row + k) for row r; $k with k <= leading (parameters shared by every
+// row) go in head/tail as written.
+class RowsStatement {
+ public:
+  RowsStatement(std::string_view head, std::string_view row, std::size_t leading,
+                std::size_t per_row, std::string_view tail) {
+    for (std::size_t i = 0; i < texts_.size(); ++i) {
+      const std::size_t rows = std::size_t{1} << i;
+      std::string& sql = texts_[i];
+      sql.append(head);
+      for (std::size_t r = 0; r < rows; ++r) {
+        if (r > 0) sql.append(", ");
+        for (std::size_t c = 0; c < row.size();) {
+          if (row[c] != '$') {
+            sql.push_back(row[c++]);
+            continue;
+          }
+          std::size_t k = 0;
+          const auto [end, ec] = std::from_chars(row.data() + c + 1, row.data() + row.size(), k);
+          (void)ec;
+          sql.push_back('$');
+          sql.append(std::to_string(leading + r * per_row + k));
+          c = static_cast<std::size_t>(end - row.data());
+        }
+      }
+      sql.append(tail);
+    }
+  }
+  // `rows` must be a power of two no larger than kMaxRows.
+  const std::string& sql(std::size_t rows) const {
+    return texts_[static_cast<std::size_t>(std::countr_zero(rows))];
+  }
+
+ private:
+  std::array<std::string, std::countr_zero(kMaxRows) + 1> texts_;
+};
+
+const RowsStatement& journal_insert() {
+  static const RowsStatement statement(
+      "INSERT INTO journal (source, peer, received_at_us, message_type, trigger_event, "
+      "control_id, sending_application, sending_facility, size, content_hash, state, error, "
+      "updated_at_us, raw) VALUES ",
+      "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $3, $13)", 0, 13, " RETURNING id");
+  return statement;
+}
+
+const RowsStatement& history_insert() {
+  static const RowsStatement statement(
+      "INSERT INTO journal_history (journal_id, from_state, to_state, at_us, detail) VALUES ",
+      "($1, NULL, $2, $3, $4)", 0, 4, "");
+  return statement;
+}
+
+// One row per query: (n, the lowest matching id or NULL). The CASTs give PostgreSQL the types of
+// the VALUES columns; SQLite names them column1..column6 like PostgreSQL does.
+const RowsStatement& duplicates_select() {
+  static const RowsStatement statement(
+      "SELECT q.column1, (SELECT MIN(j.id) FROM journal j WHERE j.source = q.column2 AND "
+      "j.control_id = q.column3 AND j.content_hash = q.column4 AND j.received_at_us >= "
+      "q.column5 AND (q.column6 = 0 OR j.id < q.column6)) FROM (VALUES ",
+      "(CAST($1 AS BIGINT), $2, $3, $4, CAST($5 AS BIGINT), CAST($6 AS BIGINT))", 0, 6,
+      ") AS q ORDER BY q.column1");
+  return statement;
+}
+
+// Rows padded to a power of two by repeating the last id (harmless in an IN list).
+const RowsStatement& lease_update() {
+  static const RowsStatement statement(
+      "UPDATE queue_items SET lease_owner = $1, lease_until_us = $2 WHERE id IN (", "$1", 2, 1,
+      ")");
+  return statement;
 }
 
 std::string default_lease_owner() {
@@ -286,30 +391,43 @@ Result<std::vector<JournalId>> Store::append(std::span<const NewJournalEntry> ba
   return in_tx<std::vector<JournalId>>([&]() -> Result<std::vector<JournalId>> {
     std::vector<JournalId> ids;
     ids.reserve(batch.size());
-    for (const auto& e : batch) {
-      const std::string hash = e.content_hash.empty() ? sha256_hex(e.raw) : e.content_hash;
-      const std::int64_t at = to_us(e.received_at);
-      auto rows =
-          run(*driver_,
-              "INSERT INTO journal (source, peer, received_at_us, message_type, "
-              "trigger_event, control_id, sending_application, sending_facility, size, "
-              "content_hash, state, error, updated_at_us, raw) VALUES ($1, $2, $3, $4, "
-              "$5, $6, $7, $8, $9, $10, $11, $12, $3, $13) RETURNING id",
-              {Param::text(e.source), Param::text(e.peer), Param::of(at),
-               Param::text(e.message_type), Param::text(e.trigger_event), Param::text(e.control_id),
-               Param::text(e.sending_application), Param::text(e.sending_facility),
-               Param::of(static_cast<std::int64_t>(e.raw.size())), Param::text(hash),
-               Param::text(to_string(e.state)), Param::text(e.error), Param::blob(e.raw)});
-      if (!rows.ok()) return rows.take_error();
-      if (rows->size() != 1) return bad_data("journal.id");
-      const JournalId id = to_int((*rows)[0][0]);
-      auto hist = run(
-          *driver_,
-          "INSERT INTO journal_history (journal_id, from_state, to_state, at_us, "
-          "detail) VALUES ($1, NULL, $2, $3, $4)",
-          {Param::of(id), Param::text(to_string(e.state)), Param::of(at), Param::text(e.error)});
+    std::vector<std::string> hashes(kMaxRows);
+    std::vector<Param> params;
+    params.reserve(kMaxRows * 13);
+    for (std::size_t offset = 0; offset < batch.size();) {
+      const std::size_t rows = chunk_rows(batch.size() - offset);
+      const auto chunk = batch.subspan(offset, rows);
+      params.clear();
+      for (std::size_t i = 0; i < rows; ++i) {
+        const NewJournalEntry& e = chunk[i];
+        hashes[i] = e.content_hash.empty() ? sha256_hex(e.raw) : std::string();
+        params.insert(
+            params.end(),
+            {Param::text(e.source), Param::text(e.peer), Param::of(to_us(e.received_at)),
+             Param::text(e.message_type), Param::text(e.trigger_event), Param::text(e.control_id),
+             Param::text(e.sending_application), Param::text(e.sending_facility),
+             Param::of(static_cast<std::int64_t>(e.raw.size())),
+             Param::text(e.content_hash.empty() ? hashes[i] : e.content_hash),
+             Param::text(to_string(e.state)), Param::text(e.error), Param::blob(e.raw)});
+      }
+      auto inserted = driver_->query(journal_insert().sql(rows), params);
+      if (!inserted.ok()) return inserted.take_error();
+      if (inserted->size() != rows) return bad_data("journal.id");
+      // The rows of one INSERT get ascending ids in VALUES order (SQLite: consecutive under the
+      // write lock; PostgreSQL: the identity is drawn row by row); RETURNING's order is not
+      // promised, so sort.
+      const std::size_t first = ids.size();
+      for (auto& row : *inserted) ids.push_back(to_int(row[0]));
+      std::sort(ids.begin() + static_cast<std::ptrdiff_t>(first), ids.end());
+      params.clear();
+      for (std::size_t i = 0; i < rows; ++i) {
+        const NewJournalEntry& e = chunk[i];
+        params.insert(params.end(), {Param::of(ids[first + i]), Param::text(to_string(e.state)),
+                                     Param::of(to_us(e.received_at)), Param::text(e.error)});
+      }
+      auto hist = driver_->query(history_insert().sql(rows), params);
       if (!hist.ok()) return hist.take_error();
-      ids.push_back(id);
+      offset += rows;
     }
     return ids;
   });
@@ -344,6 +462,38 @@ Result<std::optional<JournalId>> Store::find_duplicate(const DuplicateQuery& que
     if (!rows.ok()) return rows.take_error();
     if (rows->empty()) return std::optional<JournalId>{};
     return std::optional<JournalId>(to_int((*rows)[0][0]));
+  });
+}
+
+Result<std::vector<std::optional<JournalId>>> Store::find_duplicates(
+    std::span<const DuplicateQuery> queries) {
+  using Found = std::vector<std::optional<JournalId>>;
+  if (queries.empty()) return Found{};
+  return in_tx<Found>([&]() -> Result<Found> {
+    Found found(queries.size());
+    std::vector<Param> params;
+    params.reserve(kMaxRows * 6);
+    for (std::size_t offset = 0; offset < queries.size();) {
+      const std::size_t rows = chunk_rows(queries.size() - offset);
+      params.clear();
+      for (std::size_t i = 0; i < rows; ++i) {
+        const DuplicateQuery& q = queries[offset + i];
+        params.insert(params.end(),
+                      {Param::of(static_cast<std::int64_t>(i)), Param::text(q.source),
+                       Param::text(q.control_id), Param::text(q.content_hash),
+                       Param::of(to_us(q.since)), Param::of(std::max<JournalId>(q.before_id, 0))});
+      }
+      auto result = driver_->query(duplicates_select().sql(rows), params);
+      if (!result.ok()) return result.take_error();
+      if (result->size() != rows) return bad_data("duplicates");
+      for (auto& row : *result) {
+        const std::int64_t i = to_int(row[0]);
+        if (i < 0 || static_cast<std::size_t>(i) >= rows) return bad_data("duplicates");
+        if (row[1]) found[offset + static_cast<std::size_t>(i)] = to_int(row[1]);
+      }
+      offset += rows;
+    }
+    return found;
   });
 }
 
@@ -402,6 +552,55 @@ Result<std::vector<StateChange>> Store::history(JournalId id) {
   });
 }
 
+Result<std::int64_t> Store::reprocess(JournalId id, TimePoint at, std::string_view detail) {
+  return in_tx<std::int64_t>([&]() -> Result<std::int64_t> {
+    const bool pg = driver_->dialect() == Dialect::postgres;
+    auto rows = run(*driver_,
+                    pg ? "SELECT state FROM journal WHERE id = $1 FOR UPDATE"
+                       : "SELECT state FROM journal WHERE id = $1",
+                    {Param::of(id)});
+    if (!rows.ok()) return rows.take_error();
+    if (rows->empty()) {
+      return Error(StoreErrc::not_found, "journal " + std::to_string(id), "no such entry");
+    }
+    const std::string from = to_str((*rows)[0][0]);
+    if (from != to_string(MessageState::errored) && from != to_string(MessageState::filtered)) {
+      return std::int64_t{0};
+    }
+    const std::int64_t at_us = to_us(at);
+    auto upd = run(*driver_,
+                   "UPDATE journal SET state = 'received', error = '', updated_at_us = $2 "
+                   "WHERE id = $1 AND state = $3 RETURNING id",
+                   {Param::of(id), Param::of(at_us), Param::text(from)});
+    if (!upd.ok()) return upd.take_error();
+    if (upd->empty()) return std::int64_t{0};
+    auto hist = run(*driver_,
+                    "INSERT INTO journal_history (journal_id, from_state, to_state, at_us, "
+                    "detail) VALUES ($1, $2, 'received', $3, $4)",
+                    {Param::of(id), Param::text(from), Param::of(at_us), Param::text(detail)});
+    if (!hist.ok()) return hist.take_error();
+    return std::int64_t{1};
+  });
+}
+
+Result<std::vector<StateCount>> Store::journal_counts() {
+  return in_tx<std::vector<StateCount>>([&]() -> Result<std::vector<StateCount>> {
+    auto rows = run(*driver_,
+                    "SELECT source, state, COUNT(*) FROM journal GROUP BY source, state "
+                    "ORDER BY source, state",
+                    {});
+    if (!rows.ok()) return rows.take_error();
+    std::vector<StateCount> out;
+    out.reserve(rows->size());
+    for (auto& row : *rows) {
+      auto state = parse_message_state(row[1] ? *row[1] : "");
+      if (!state) return bad_data("journal.state");
+      out.push_back({to_str(row[0]), *state, to_int(row[2])});
+    }
+    return out;
+  });
+}
+
 Result<std::vector<JournalEntry>> Store::unprocessed(std::size_t limit) {
   JournalFilter filter;
   filter.state = MessageState::received;
@@ -450,55 +649,128 @@ Result<QueueItemId> Store::enqueue(const NewQueueItem& item, JournalId journal_i
     auto rows =
         run(*driver_,
             "INSERT INTO queue_items (destination, journal_id, payload, status, attempts, "
-            "enqueued_at_us, not_before_us, last_error) VALUES ($1, $2, $3, 'pending', "
-            "0, $4, $5, '') RETURNING id",
+            "enqueued_at_us, not_before_us, last_error, route, source) VALUES ($1, $2, $3, "
+            "'pending', 0, $4, $5, '', $6, $7) RETURNING id",
             {Param::text(item.destination), journal_id > 0 ? Param::of(journal_id) : Param::null(),
-             Param::blob(item.payload), Param::of(to_us(now)), Param::of(to_us(item.not_before))});
+             Param::blob(item.payload), Param::of(to_us(now)), Param::of(to_us(item.not_before)),
+             Param::text(item.route), Param::text(item.source)});
     if (!rows.ok()) return rows.take_error();
     if (rows->size() != 1) return bad_data("queue_items.id");
     return to_int((*rows)[0][0]);
   });
 }
 
-Status Store::commit_processing(JournalId id, MessageState to, std::string_view detail,
-                                TimePoint at, std::span<const NewQueueItem> items) {
-  return in_tx<void>([&]() -> Status {
-    if (auto s = set_state(id, to, detail, at); !s.ok()) return s;
+Result<bool> Store::commit_processing(JournalId id, MessageState to, std::string_view detail,
+                                      TimePoint at, std::span<const NewQueueItem> items) {
+  return in_tx<bool>([&]() -> Result<bool> {
+    const bool is_error = to == MessageState::errored || to == MessageState::rejected;
+    const std::int64_t at_us = to_us(at);
+    // The state check and the change are one statement: of two workers committing the same entry
+    // (PostgreSQL: the row lock orders them), only the first finds it still `received`.
+    auto upd = run(*driver_,
+                   "UPDATE journal SET state = $2, error = $3, updated_at_us = $4 "
+                   "WHERE id = $1 AND state = 'received' RETURNING id",
+                   {Param::of(id), Param::text(to_string(to)),
+                    Param::text(is_error ? detail : std::string_view()), Param::of(at_us)});
+    if (!upd.ok()) return upd.take_error();
+    if (upd->empty()) {
+      auto exists = run(*driver_, "SELECT 1 FROM journal WHERE id = $1", {Param::of(id)});
+      if (!exists.ok()) return exists.take_error();
+      if (exists->empty()) {
+        return Error(StoreErrc::not_found, "journal " + std::to_string(id), "no such entry");
+      }
+      return false;
+    }
+    auto hist =
+        run(*driver_,
+            "INSERT INTO journal_history (journal_id, from_state, to_state, at_us, "
+            "detail) VALUES ($1, 'received', $2, $3, $4)",
+            {Param::of(id), Param::text(to_string(to)), Param::of(at_us), Param::text(detail)});
+    if (!hist.ok()) return hist.take_error();
     for (const auto& item : items) {
       if (auto r = enqueue(item, id, at); !r.ok()) return r.take_error();
     }
-    return {};
+    return true;
+  });
+}
+
+Result<std::vector<QueueItem>> Store::next_due_batch(std::string_view destination, TimePoint now,
+                                                     std::chrono::milliseconds lease,
+                                                     std::size_t max) {
+  if (max == 0) return std::vector<QueueItem>{};
+  return in_tx<std::vector<QueueItem>>([&]() -> Result<std::vector<QueueItem>> {
+    const std::int64_t now_us = to_us(now);
+    auto claimable = [&](const QueueItem& q) {
+      return q.status == QueueItemStatus::pending && to_us(q.not_before) <= now_us &&
+             (q.lease_owner.empty() || q.lease_owner == lease_owner_ ||
+              to_us(q.lease_until) <= now_us);
+    };
+    // The destination's head: its lowest pending ids, in order.
+    const std::int64_t limit =
+        static_cast<std::int64_t>(std::min<std::size_t>(max, std::numeric_limits<int>::max()));
+    auto head = run(*driver_,
+                    "SELECT " + std::string(kQueueColumns) +
+                        " FROM queue_items WHERE destination = $1 AND status = 'pending' "
+                        "ORDER BY id LIMIT $2",
+                    {Param::text(destination), Param::of(limit)});
+    if (!head.ok()) return head.take_error();
+    auto items = queue_items_from_rows(*head);
+    if (!items.ok()) return items.take_error();
+    std::size_t n = 0;  // the claimable prefix: the first item that is not ends the batch
+    while (n < items->size() && claimable((*items)[n])) ++n;
+    items->resize(n);
+    if (n == 0) return std::move(*items);
+    if (driver_->dialect() == Dialect::postgres) {
+      // Lock what was read. A row another claimer holds is skipped rather than waited for, and a
+      // row changed since the read comes back as it is now (or not at all): the batch ends at the
+      // first row that is not exactly the next head item and still claimable.
+      auto locked = run(
+          *driver_,
+          "SELECT " + std::string(kQueueColumns) +
+              " FROM queue_items WHERE destination = $1 AND status = 'pending' "
+              "AND id >= $2 AND id <= $3 ORDER BY id FOR UPDATE SKIP LOCKED",
+          {Param::text(destination), Param::of(items->front().id), Param::of(items->back().id)});
+      if (!locked.ok()) return locked.take_error();
+      auto fresh = queue_items_from_rows(*locked);
+      if (!fresh.ok()) return fresh.take_error();
+      std::size_t k = 0;
+      while (k < n && k < fresh->size() && (*fresh)[k].id == (*items)[k].id &&
+             claimable((*fresh)[k])) {
+        ++k;
+      }
+      fresh->resize(k);
+      *items = std::move(*fresh);
+      if (items->empty()) return std::move(*items);
+    }
+    const std::int64_t until_us =
+        now_us + std::chrono::duration_cast<std::chrono::microseconds>(lease).count();
+    std::vector<Param> params;
+    params.reserve(2 + kMaxRows);
+    for (std::size_t offset = 0; offset < items->size();) {
+      const std::size_t rest = items->size() - offset;
+      const std::size_t rows = std::min(kMaxRows, std::bit_ceil(rest));
+      params.assign({Param::text(lease_owner_), Param::of(until_us)});
+      for (std::size_t i = 0; i < rows; ++i) {
+        params.push_back(Param::of((*items)[offset + std::min(i, rest - 1)].id));
+      }
+      auto upd = driver_->query(lease_update().sql(rows), params);
+      if (!upd.ok()) return upd.take_error();
+      offset += std::min(rows, rest);
+    }
+    for (auto& item : *items) {
+      item.lease_owner = lease_owner_;
+      item.lease_until = from_us(until_us);
+    }
+    return std::move(*items);
   });
 }
 
 Result<std::optional<QueueItem>> Store::next_due(std::string_view destination, TimePoint now,
                                                  std::chrono::milliseconds lease) {
-  return in_tx<std::optional<QueueItem>>([&]() -> Result<std::optional<QueueItem>> {
-    // The head is the lowest pending id; a head leased elsewhere, locked by another claimer
-    // (SKIP LOCKED) or not yet due yields nothing rather than the next item: FIFO order holds.
-    std::string sql = "SELECT " + std::string(kQueueColumns) +
-                      " FROM queue_items WHERE id = (SELECT min(id) FROM queue_items WHERE "
-                      "destination = $1 AND status = 'pending') AND status = 'pending' AND "
-                      "not_before_us <= $2 AND (lease_owner IS NULL OR lease_owner = $3 OR "
-                      "lease_until_us <= $2)";
-    if (driver_->dialect() == Dialect::postgres) sql += " FOR UPDATE SKIP LOCKED";
-    const std::int64_t now_us = to_us(now);
-    auto rows = run(*driver_, sql,
-                    {Param::text(destination), Param::of(now_us), Param::text(lease_owner_)});
-    if (!rows.ok()) return rows.take_error();
-    if (rows->empty()) return std::optional<QueueItem>{};
-    auto item = queue_from_row((*rows)[0]);
-    if (!item.ok()) return item.take_error();
-    const std::int64_t until_us =
-        now_us + std::chrono::duration_cast<std::chrono::microseconds>(lease).count();
-    auto upd =
-        run(*driver_, "UPDATE queue_items SET lease_owner = $2, lease_until_us = $3 WHERE id = $1",
-            {Param::of(item->id), Param::text(lease_owner_), Param::of(until_us)});
-    if (!upd.ok()) return upd.take_error();
-    item->lease_owner = lease_owner_;
-    item->lease_until = from_us(until_us);
-    return std::optional<QueueItem>(std::move(*item));
-  });
+  auto batch = next_due_batch(destination, now, lease, 1);
+  if (!batch.ok()) return batch.take_error();
+  if (batch->empty()) return std::optional<QueueItem>{};
+  return std::optional<QueueItem>(std::move(batch->front()));
 }
 
 namespace {
@@ -560,6 +832,10 @@ Result<std::int64_t> Store::requeue_dead(const DeadLetterFilter& filter, TimePoi
       params.push_back(Param::of(*filter.id));
       sql += " AND id = $" + std::to_string(params.size());
     }
+    if (filter.journal_id) {
+      params.push_back(Param::of(*filter.journal_id));
+      sql += " AND journal_id = $" + std::to_string(params.size());
+    }
     sql += " RETURNING id";
     auto rows = driver_->query(sql, params);
     if (!rows.ok()) return rows.take_error();
@@ -596,6 +872,68 @@ Result<std::optional<QueueItem>> Store::get_queue_item(QueueItemId id) {
     auto item = queue_from_row((*rows)[0]);
     if (!item.ok()) return item.take_error();
     return std::optional<QueueItem>(std::move(*item));
+  });
+}
+
+Result<std::vector<QueueItem>> Store::list_queue(const QueueFilter& filter) {
+  return in_tx<std::vector<QueueItem>>([&]() -> Result<std::vector<QueueItem>> {
+    std::string sql = "SELECT ";
+    sql += filter.with_payload ? kQueueColumns : kQueueColumnsNoPayload;
+    sql += " FROM queue_items WHERE id > $1";
+    std::vector<Param> params{Param::of(filter.after_id)};
+    auto add = [&](std::string_view condition, Param p) {
+      params.push_back(p);
+      sql += " AND ";
+      sql += condition;
+      sql += " $" + std::to_string(params.size());
+    };
+    if (filter.destination) add("destination =", Param::text(*filter.destination));
+    if (filter.status) add("status =", Param::text(to_string(*filter.status)));
+    if (filter.id) add("id =", Param::of(*filter.id));
+    if (filter.journal_id) add("journal_id =", Param::of(*filter.journal_id));
+    const std::int64_t limit = static_cast<std::int64_t>(
+        std::min<std::size_t>(filter.limit, std::numeric_limits<std::int64_t>::max()));
+    params.push_back(Param::of(limit));
+    sql += " ORDER BY id LIMIT $" + std::to_string(params.size());
+    auto rows = driver_->query(sql, params);
+    if (!rows.ok()) return rows.take_error();
+    return queue_items_from_rows(*rows);
+  });
+}
+
+Result<std::vector<DestinationStats>> Store::queue_summary(TimePoint now) {
+  return in_tx<std::vector<DestinationStats>>([&]() -> Result<std::vector<DestinationStats>> {
+    // Reads only queue_items_summary_idx (destination, status, enqueued_at_us).
+    auto rows = run(*driver_,
+                    "SELECT destination, status, COUNT(*), MIN(enqueued_at_us) FROM queue_items "
+                    "GROUP BY destination, status ORDER BY destination",
+                    {});
+    if (!rows.ok()) return rows.take_error();
+    std::vector<DestinationStats> out;
+    const std::int64_t now_us = to_us(now);
+    for (auto& row : *rows) {
+      std::string destination = to_str(row[0]);
+      if (out.empty() || out.back().destination != destination) {
+        out.push_back(DestinationStats{std::move(destination), 0, 0, 0, std::nullopt});
+      }
+      DestinationStats& stats = out.back();
+      auto status = parse_queue_status(row[1] ? *row[1] : "");
+      if (!status) return bad_data("queue_items.status");
+      const std::int64_t count = to_int(row[2]);
+      switch (*status) {
+        case QueueItemStatus::pending:
+          stats.pending = count;
+          if (row[3]) stats.oldest_pending_age = std::chrono::microseconds(now_us - to_int(row[3]));
+          break;
+        case QueueItemStatus::delivered:
+          stats.delivered = count;
+          break;
+        case QueueItemStatus::dead:
+          stats.dead = count;
+          break;
+      }
+    }
+    return out;
   });
 }
 

@@ -116,6 +116,10 @@ struct NewQueueItem {
   std::string destination;
   std::string payload;
   TimePoint not_before;  // first delivery attempt no earlier than this
+  // The route that produced it (a ZeroMQ destination's topic); may be empty. `{}` keeps
+  // three-field aggregate initializations free of -Wmissing-field-initializers.
+  std::string route{};
+  std::string source{};  // the source of the message it comes from (file names); may be empty
 };
 
 enum class QueueItemStatus : std::uint8_t { pending, delivered, dead };
@@ -134,6 +138,8 @@ struct QueueItem {
   std::string last_error;
   std::string lease_owner;
   TimePoint lease_until;
+  std::string route;   // NewQueueItem::route
+  std::string source;  // NewQueueItem::source
 };
 
 struct QueueStats {
@@ -146,6 +152,33 @@ struct QueueStats {
 struct DeadLetterFilter {
   std::optional<std::string> destination;
   std::optional<QueueItemId> id;
+  std::optional<JournalId> journal_id{};  // `{}`: see NewQueueItem::route
+};
+
+// Listing of queue items (dead letters, a destination's backlog): every set field must match;
+// ascending id.
+struct QueueFilter {
+  std::optional<std::string> destination;
+  std::optional<QueueItemStatus> status;
+  std::optional<QueueItemId> id;
+  std::optional<JournalId> journal_id;
+  QueueItemId after_id = 0;  // paging: only ids above this
+  std::size_t limit = 100;
+  bool with_payload = false;  // load the payload too (listings usually do not need it)
+};
+
+// Journal entries per source and state (`hims-engine stats`, /metrics).
+struct StateCount {
+  std::string source;
+  MessageState state = MessageState::received;
+  std::int64_t count = 0;
+};
+
+// One destination's queue: items per status and the age of its oldest pending item at `now`.
+struct DestinationStats {
+  std::string destination;
+  std::int64_t pending = 0, delivered = 0, dead = 0;
+  std::optional<std::chrono::microseconds> oldest_pending_age;
 };
 
 struct OpenOptions {
@@ -188,21 +221,37 @@ class Store {
   Result<std::vector<JournalId>> append(std::span<const NewJournalEntry> batch);
   Result<std::optional<JournalEntry>> get(JournalId id);
   Result<std::optional<JournalId>> find_duplicate(const DuplicateQuery& query);
+  // find_duplicate for many queries at once (one statement per 64 queries); results in query order.
+  Result<std::vector<std::optional<JournalId>>> find_duplicates(
+      std::span<const DuplicateQuery> queries);
   // Changes the state and records the change; for errored/rejected, `detail` becomes the error.
   Status set_state(JournalId id, MessageState to, std::string_view detail, TimePoint at);
   Result<std::vector<StateChange>> history(JournalId id);
   // Entries still `received`, oldest first (recovery after a restart). Raw bytes included.
   Result<std::vector<JournalEntry>> unprocessed(std::size_t limit);
   Result<std::vector<JournalEntry>> list(const JournalFilter& filter);
+  // Replay: an `errored` or `filtered` entry goes back to `received` (error cleared, history row
+  // with `detail`) so processing runs again. Returns 1, or 0 when the entry is in another state;
+  // not_found when there is no such entry.
+  Result<std::int64_t> reprocess(JournalId id, TimePoint at, std::string_view detail);
+  // Entries per source and state, ordered by source then state; only pairs with entries.
+  Result<std::vector<StateCount>> journal_counts();
 
   // --- destination queues (FIFO per destination) ---
   Result<QueueItemId> enqueue(const NewQueueItem& item, JournalId journal_id, TimePoint now);
-  // The message is done: state change (with history) and its outbound items, atomically.
-  Status commit_processing(JournalId id, MessageState to, std::string_view detail, TimePoint at,
-                           std::span<const NewQueueItem> items);
-  // Claims the destination's head (lowest id still pending) when it is due (not_before <= now)
-  // and not leased by another owner (or its lease expired). Never skips the head: an item that
-  // is not due, or leased elsewhere, blocks the destination. PostgreSQL: FOR UPDATE SKIP LOCKED.
+  // The message is done: state change (with history) and its outbound items, atomically, but
+  // only while the entry is still `received`: returns false and writes nothing when it is not
+  // (another worker or an earlier run processed it). not_found when there is no such entry.
+  Result<bool> commit_processing(JournalId id, MessageState to, std::string_view detail,
+                                 TimePoint at, std::span<const NewQueueItem> items);
+  // Claims up to `max` items from the destination's head, ascending id: the lowest pending id and
+  // the ones right behind it, each due (not_before <= now) and not leased by another owner (or its
+  // lease expired); stops at the first that is not, so item k+1 is never claimed without item k.
+  // Items already leased by this store are claimed again. One transaction; PostgreSQL: a head row
+  // locked by another claimer (FOR UPDATE SKIP LOCKED) ends the batch there instead of waiting.
+  Result<std::vector<QueueItem>> next_due_batch(std::string_view destination, TimePoint now,
+                                                std::chrono::milliseconds lease, std::size_t max);
+  // next_due_batch of one: the head, or nothing when the head is not due or leased elsewhere.
   Result<std::optional<QueueItem>> next_due(std::string_view destination, TimePoint now,
                                             std::chrono::milliseconds lease);
   Status mark_delivered(const QueueItem& item, TimePoint at);
@@ -215,6 +264,9 @@ class Store {
   Result<std::int64_t> requeue_dead(const DeadLetterFilter& filter, TimePoint now);
   Result<QueueStats> queue_stats(std::string_view destination, TimePoint now);
   Result<std::optional<QueueItem>> get_queue_item(QueueItemId id);
+  Result<std::vector<QueueItem>> list_queue(const QueueFilter& filter);
+  // One row per destination that has any item, ordered by destination.
+  Result<std::vector<DestinationStats>> queue_summary(TimePoint now);
 
  private:
   template <class T, class F>

@@ -62,8 +62,18 @@ CREATE INDEX queue_items_dead_idx ON queue_items (destination, id) WHERE status 
 CREATE INDEX queue_items_journal_idx ON queue_items (journal_id);
 )sql";
 
+// The route and source of a queue item (a ZeroMQ topic, a file name); indexes for the stats queries
+// (journal_counts and queue_summary read only these indexes, not the rows with their raw bytes).
+constexpr std::string_view kV2 = R"sql(
+ALTER TABLE queue_items ADD COLUMN route TEXT NOT NULL DEFAULT '';
+ALTER TABLE queue_items ADD COLUMN source TEXT NOT NULL DEFAULT '';
+CREATE INDEX journal_source_state_idx ON journal (source, state);
+CREATE INDEX queue_items_summary_idx ON queue_items (destination, status, enqueued_at_us);
+)sql";
+
 constexpr std::array kSteps{
     MigrationStep{1, "journal and destination queues", kV1},
+    MigrationStep{2, "queue item route and source, stats indexes", kV2},
 };
 
 }  // namespace

@@ -1,10 +1,14 @@
-// The PostgreSQL driver (libpqxx): one connection, synchronous_commit=on (a commit returns after
-// the WAL is flushed), server notices swallowed (library code never prints). libpqxx exceptions
-// stop here and become Errors carrying the first line of the server's message.
+// The PostgreSQL driver (libpqxx 6.4): one connection, synchronous_commit=on (a commit returns
+// after the WAL is flushed), server notices swallowed (library code never prints), every SQL text
+// prepared once per connection, bytea parameters sent in binary. libpqxx exceptions stop here and
+// become Errors carrying the first line of the server's message.
 #include <pqxx/pqxx>
 
+#include <functional>
 #include <optional>
 #include <string>
+#include <unordered_map>
+#include <utility>
 
 #include "engine/store_driver.hpp"
 
@@ -46,17 +50,13 @@ std::string decode_bytea(const char* data, std::size_t size) {
   return out;
 }
 
-std::string encode_bytea(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 + bytes.size() * 2);
-  out += "\\x";
-  for (unsigned char c : bytes) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 0xF]);
+// Lets the statement cache be searched with a string_view (no key copy per query).
+struct SqlHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view sql) const noexcept {
+    return std::hash<std::string_view>{}(sql);
   }
-  return out;
-}
+};
 
 class PostgresDriver final : public Driver {
  public:
@@ -70,29 +70,40 @@ class PostgresDriver final : public Driver {
 
   Result<Rows> query(std::string_view sql, std::span<const Param> params) override {
     if (!work_) return Error(StoreErrc::query_failed, "postgresql", "no open transaction");
-    // Text-format parameters: NULL is a null pointer, blobs go as bytea hex.
-    std::vector<std::string> storage(params.size());
-    std::vector<const char*> values(params.size(), nullptr);
-    for (std::size_t i = 0; i < params.size(); ++i) {
-      const Param& p = params[i];
+    // libpqxx 6.4 sends a parameter in binary only when it is a binarystring, and a dynamic
+    // parameter list has one element type, so the list is built directly in the form libpqxx
+    // hands to PQexecPrepared (pqxx::internal::params, moved in as the one argument): text and
+    // integers in text format, NULL as a null pointer, blobs as binary bytea (no hex encoding).
+    pqxx::internal::params args;
+    args.lengths.reserve(params.size());
+    args.nonnulls.reserve(params.size());
+    args.binaries.reserve(params.size());
+    for (const Param& p : params) {
       switch (p.kind) {
         case Param::Kind::null:
+          args.lengths.push_back(0);
+          args.nonnulls.push_back(0);
+          args.binaries.push_back(0);
           continue;
         case Param::Kind::integer:
-          storage[i] = std::to_string(p.integer);
+          args.strings.push_back(std::to_string(p.integer));
           break;
         case Param::Kind::text:
-          storage[i] = std::string(p.bytes);
+          args.strings.emplace_back(p.bytes);
           break;
         case Param::Kind::blob:
-          storage[i] = encode_bytea(p.bytes);
-          break;
+          args.lengths.push_back(static_cast<int>(p.bytes.size()));
+          args.nonnulls.push_back(1);
+          args.binaries.push_back(1);
+          args.bin_strings.emplace_back(p.bytes.data(), p.bytes.size());
+          continue;
       }
-      values[i] = storage[i].c_str();
+      args.lengths.push_back(static_cast<int>(args.strings.back().size()));
+      args.nonnulls.push_back(1);
+      args.binaries.push_back(0);
     }
     try {
-      const pqxx::result result =
-          work_->exec_params(std::string(sql), pqxx::prepare::make_dynamic_params(values));
+      const pqxx::result result = work_->exec_prepared(statement_name(sql), std::move(args));
       Rows rows;
       rows.reserve(result.size());
       for (const auto& r : result) {
@@ -164,8 +175,18 @@ class PostgresDriver final : public Driver {
   }
 
  private:
+  // The prepared statement for this SQL text, registered with the connection on first use.
+  const std::string& statement_name(std::string_view sql) {
+    auto it = statements_.find(sql);
+    if (it != statements_.end()) return it->second;
+    std::string name = "hims_" + std::to_string(statements_.size() + 1);
+    conn_->prepare(name, std::string(sql));
+    return statements_.emplace(std::string(sql), std::move(name)).first->second;
+  }
+
   std::unique_ptr<pqxx::connection> conn_;
   NoticeSink notices_;
+  std::unordered_map<std::string, std::string, SqlHash, std::equal_to<>> statements_;
   std::optional<pqxx::work> work_;
 };
 

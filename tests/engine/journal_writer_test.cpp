@@ -132,8 +132,12 @@ class Latch {
   bool released_flag_ = false;
 };
 
-// Wraps a real driver; fails commits (or the second journal INSERT) while told to.
-enum class FailMode { none, commit, second_insert };
+// Wraps a real driver; fails commits (or a journal INSERT of more than one entry: the store
+// inserts a batch's rows in one multi-row statement) while told to.
+enum class FailMode { none, commit, multi_row_insert };
+
+// Parameters of one journal row in the store's INSERT (engine/store.cpp).
+constexpr std::size_t kJournalRowParams = 13;
 
 class FlakyDriver final : public store::Driver {
  public:
@@ -141,17 +145,14 @@ class FlakyDriver final : public store::Driver {
       : inner_(std::move(inner)), mode_(mode) {}
   store::Dialect dialect() const override { return inner_->dialect(); }
   Result<store::Rows> query(std::string_view sql, std::span<const store::Param> params) override {
-    if (sql.starts_with("INSERT INTO journal ") && *mode_ == FailMode::second_insert &&
-        ++inserts_ == 2) {
+    if (sql.starts_with("INSERT INTO journal ") && *mode_ == FailMode::multi_row_insert &&
+        params.size() > kJournalRowParams) {
       return Error(store::StoreErrc::query_failed, "journal", "injected: disk I/O error");
     }
     return inner_->query(sql, params);
   }
   Status script(std::string_view sql) override { return inner_->script(sql); }
-  Status begin() override {
-    inserts_ = 0;
-    return inner_->begin();
-  }
+  Status begin() override { return inner_->begin(); }
   Status commit() override {
     if (*mode_ == FailMode::commit) {
       return Error(store::StoreErrc::query_failed, "commit", "injected: fsync failed");
@@ -163,7 +164,6 @@ class FlakyDriver final : public store::Driver {
  private:
   std::unique_ptr<store::Driver> inner_;
   std::atomic<FailMode>* mode_;
-  int inserts_ = 0;
 };
 
 class JournalWriterTest : public ::testing::TestWithParam<Backend> {
@@ -588,9 +588,9 @@ TEST_P(JournalWriterTest, FailedCommitFailsTheBatchAndTheWriterContinues) {
   ASSERT_TRUE(c.wait(3));
   EXPECT_FALSE(c.result(2).ok());
   // A failure in the middle of a batch rolls back its first entry too.
-  mode = FailMode::second_insert;
+  mode = FailMode::multi_row_insert;
   Latch latch;
-  ASSERT_TRUE(w->submit(entry("HOLD"), latch.blocker()).ok());  // fails alone (first insert ok)
+  ASSERT_TRUE(w->submit(entry("HOLD"), latch.blocker()).ok());  // one row: commits
   ASSERT_TRUE(latch.wait_entered());
   ASSERT_TRUE(w->submit(entry("F3"), c.at(3)).ok());
   ASSERT_TRUE(w->submit(entry("F4"), c.at(4)).ok());

@@ -2,6 +2,7 @@
 // server named by HIMS_TEST_POSTGRES_URL (scripts/pg-throwaway.sh; skipped when unset), each test
 // in its own database. Times are injected: no test sleeps.
 #include "engine/store.hpp"
+#include "engine/store_driver.hpp"
 #include "tests/support/test_store.hpp"
 
 #include <gtest/gtest.h>
@@ -13,6 +14,8 @@
 #include <filesystem>
 #include <pqxx/pqxx>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 namespace hims::store {
@@ -41,8 +44,15 @@ NewJournalEntry entry(std::string raw, std::string control_id, TimePoint at,
   return e;
 }
 
-NewQueueItem item(std::string destination, std::string payload, TimePoint not_before) {
-  return NewQueueItem{std::move(destination), std::move(payload), not_before};
+NewQueueItem item(std::string destination, std::string payload, TimePoint not_before,
+                  std::string route = "") {
+  return NewQueueItem{std::move(destination), std::move(payload), not_before, std::move(route)};
+}
+
+std::vector<std::string> payloads(const std::vector<QueueItem>& items) {
+  std::vector<std::string> out;
+  for (const auto& q : items) out.push_back(q.payload);
+  return out;
 }
 
 class StoreTest : public ::testing::TestWithParam<Backend> {
@@ -441,9 +451,10 @@ TEST_P(StoreTest, TwoDestinationsAreIndependent) {
 TEST_P(StoreTest, CommitProcessingChangesStateAndEnqueuesAtomically) {
   const JournalId id = append_one(entry("m", "C1", kT0));
   std::vector<NewQueueItem> items{item("acme-lab", "out1", kT0), item("payer-blue", "out2", kT0)};
-  ASSERT_TRUE(
-      store_->commit_processing(id, MessageState::processed, "2 routes", kT0 + seconds(1), items)
-          .ok());
+  auto done =
+      store_->commit_processing(id, MessageState::processed, "2 routes", kT0 + seconds(1), items);
+  ASSERT_TRUE(done.ok()) << done.error().message();
+  EXPECT_TRUE(*done);
   auto got = store_->get(id);
   ASSERT_TRUE(got.ok() && got->has_value());
   EXPECT_EQ((*got)->state, MessageState::processed);
@@ -579,6 +590,486 @@ TEST_P(StoreTest, SkipLockedClaimDoesNotWaitForAnotherClaimer) {
   auto next = other->next_due("acme-lab", kT0, kLease);
   ASSERT_TRUE(next.ok() && next->has_value());
   EXPECT_EQ((*next)->payload, "2");
+}
+
+TEST_P(StoreTest, AppendOfManyChunksReturnsEveryIdInBatchOrder) {
+  std::vector<NewJournalEntry> batch;
+  for (int i = 0; i < 150; ++i) {  // two full 64-row chunks, then 16, 4 and 2 rows
+    auto e = entry("raw " + std::to_string(i), "C" + std::to_string(i), kT0 + milliseconds(i));
+    if (i == 70) {
+      e.state = MessageState::rejected;
+      e.error = "hl7v2.bad_segment";
+    }
+    batch.push_back(std::move(e));
+  }
+  auto ids = store_->append(batch);
+  ASSERT_TRUE(ids.ok()) << ids.error().message();
+  ASSERT_EQ(ids->size(), batch.size());
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (i > 0) {
+      EXPECT_LT((*ids)[i - 1], (*ids)[i]);
+    }
+    auto got = store_->get((*ids)[i]);
+    ASSERT_TRUE(got.ok() && got->has_value()) << i;
+    EXPECT_EQ((*got)->raw, batch[i].raw);
+    EXPECT_EQ((*got)->control_id, batch[i].control_id);
+    EXPECT_EQ((*got)->received_at, batch[i].received_at);
+    EXPECT_EQ((*got)->content_hash, sha256_hex(batch[i].raw));
+    auto history = store_->history((*ids)[i]);
+    ASSERT_TRUE(history.ok() && history->size() == 1u) << i;
+    EXPECT_EQ((*history)[0].to, batch[i].state);
+    EXPECT_EQ((*history)[0].at, batch[i].received_at);
+    EXPECT_EQ((*history)[0].detail, batch[i].error);
+  }
+}
+
+TEST_P(StoreTest, FindDuplicatesAnswersLikeFindDuplicateInQueryOrder) {
+  const JournalId first = append_one(entry("same bytes", "C1", kT0));
+  const JournalId second = append_one(entry("same bytes", "C1", kT0 + seconds(10)));
+  const JournalId other = append_one(entry("other bytes", "C2", kT0 + seconds(11)));
+  const std::string hash = sha256_hex("same bytes");
+  std::vector<DuplicateQuery> queries{
+      {"lab-results", "C1", hash, kT0 - seconds(50), second},  // first
+      {"lab-results", "C1", hash, kT0 + seconds(5), second},   // outside the window
+      {"lab-results", "C1", sha256_hex("new"), kT0, 0},        // other bytes
+      {"lab-results", "C1", hash, kT0 - seconds(50), first},   // nothing earlier
+      {"lab-results", "C1", hash, kT0 - seconds(50), 0},       // first, any id
+      {"other-source", "C1", hash, kT0, 0},
+      {"lab-results", "C2", sha256_hex("other bytes"), kT0, 0},  // other
+  };
+  for (int i = 0; i < 70; ++i) {  // more than one statement's worth
+    queries.push_back({"lab-results", i % 2 == 0 ? "C1" : "C9", hash, kT0 + seconds(5), 0});
+  }
+  auto found = store_->find_duplicates(queries);
+  ASSERT_TRUE(found.ok()) << found.error().message();
+  ASSERT_EQ(found->size(), queries.size());
+  EXPECT_EQ((*found)[0], std::optional<JournalId>(first));
+  EXPECT_EQ((*found)[1], std::nullopt);
+  EXPECT_EQ((*found)[2], std::nullopt);
+  EXPECT_EQ((*found)[3], std::nullopt);
+  EXPECT_EQ((*found)[4], std::optional<JournalId>(first));
+  EXPECT_EQ((*found)[5], std::nullopt);
+  EXPECT_EQ((*found)[6], std::optional<JournalId>(other));
+  for (std::size_t i = 0; i < queries.size(); ++i) {
+    auto one = store_->find_duplicate(queries[i]);
+    ASSERT_TRUE(one.ok()) << one.error().message();
+    EXPECT_EQ((*found)[i], *one) << "query " << i;
+  }
+  auto none = store_->find_duplicates({});
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+}
+
+TEST_P(StoreTest, NextDueBatchClaimsTheHeadUpToMaxInOrder) {
+  for (const char* p : {"1", "2", "3", "4", "5"}) {
+    ASSERT_TRUE(store_->enqueue(item("acme-lab", p, kT0, "lab-results"), 0, kT0).ok());
+  }
+  ASSERT_TRUE(store_->enqueue(item("payer-blue", "b", kT0), 0, kT0).ok());
+  auto batch = store_->next_due_batch("acme-lab", kT0, kLease, 3);
+  ASSERT_TRUE(batch.ok()) << batch.error().message();
+  EXPECT_EQ(payloads(*batch), (std::vector<std::string>{"1", "2", "3"}));
+  for (const auto& q : *batch) {
+    EXPECT_EQ(q.lease_owner, store_->lease_owner());
+    EXPECT_EQ(q.lease_until, kT0 + kLease);
+    EXPECT_EQ(q.route, "lab-results");
+    auto stored = store_->get_queue_item(q.id);
+    ASSERT_TRUE(stored.ok() && stored->has_value());
+    EXPECT_EQ((*stored)->lease_owner, store_->lease_owner());
+    EXPECT_EQ((*stored)->lease_until, kT0 + kLease);
+  }
+  auto fourth = store_->get_queue_item((*batch)[2].id + 1);
+  ASSERT_TRUE(fourth.ok() && fourth->has_value());
+  EXPECT_EQ((*fourth)->payload, "4");
+  EXPECT_EQ((*fourth)->lease_owner, "");  // not claimed
+  for (const auto& q : *batch) ASSERT_TRUE(store_->mark_delivered(q, kT0).ok());
+  batch = store_->next_due_batch("acme-lab", kT0, kLease, 10);
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(payloads(*batch), (std::vector<std::string>{"4", "5"}));
+  auto nothing = store_->next_due_batch("acme-lab", kT0, kLease, 0);
+  ASSERT_TRUE(nothing.ok());
+  EXPECT_TRUE(nothing->empty());
+  auto unknown = store_->next_due_batch("nowhere", kT0, kLease, 10);
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_TRUE(unknown->empty());
+}
+
+TEST_P(StoreTest, NextDueBatchStopsAtAnItemNotYetDue) {
+  ASSERT_TRUE(store_->enqueue(item("acme-lab", "1", kT0), 0, kT0).ok());
+  ASSERT_TRUE(store_->enqueue(item("acme-lab", "2", kT0 + seconds(60)), 0, kT0).ok());
+  ASSERT_TRUE(store_->enqueue(item("acme-lab", "3", kT0), 0, kT0).ok());
+  auto batch = store_->next_due_batch("acme-lab", kT0, kLease, 10);
+  ASSERT_TRUE(batch.ok()) << batch.error().message();
+  EXPECT_EQ(payloads(*batch), (std::vector<std::string>{"1"}));  // 3 is due but waits behind 2
+  auto third = store_->get_queue_item((*batch)[0].id + 2);
+  ASSERT_TRUE(third.ok() && third->has_value());
+  EXPECT_EQ((*third)->lease_owner, "");
+  // Once 2 is due the whole head comes, 1 again since this store holds its lease.
+  batch = store_->next_due_batch("acme-lab", kT0 + seconds(60), kLease, 10);
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(payloads(*batch), (std::vector<std::string>{"1", "2", "3"}));
+}
+
+TEST_P(StoreTest, NextDueBatchStopsAtAnItemLeasedByAnotherStore) {
+  auto first = store_->enqueue(item("acme-lab", "1", kT0), 0, kT0);
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE(store_->enqueue(item("acme-lab", "2", kT0), 0, kT0).ok());
+  ASSERT_TRUE(store_->enqueue(item("acme-lab", "3", kT0), 0, kT0).ok());
+  auto other = open();
+  ASSERT_NE(other, nullptr);
+  // 1 goes dead, the other store claims 2, then 1 is requeued: a free head, a leased item behind.
+  QueueItem one = claim("acme-lab", kT0);
+  ASSERT_TRUE(store_->mark_dead(one, "AR", kT0).ok());
+  auto two = other->next_due("acme-lab", kT0, kLease);
+  ASSERT_TRUE(two.ok() && two->has_value());
+  EXPECT_EQ((*two)->payload, "2");
+  DeadLetterFilter dead;
+  dead.id = *first;
+  auto requeued = store_->requeue_dead(dead, kT0 + seconds(1));
+  ASSERT_TRUE(requeued.ok() && *requeued == 1);
+
+  auto batch = store_->next_due_batch("acme-lab", kT0 + seconds(1), kLease, 10);
+  ASSERT_TRUE(batch.ok()) << batch.error().message();
+  EXPECT_EQ(payloads(*batch), (std::vector<std::string>{"1"}));  // never 3 without 2
+  auto theirs = other->next_due_batch("acme-lab", kT0 + seconds(1), kLease, 10);
+  ASSERT_TRUE(theirs.ok());
+  EXPECT_TRUE(theirs->empty());  // the head (1) is leased by store_
+
+  // The other store's lease on 2 expires: this store gets 1, 2 and 3.
+  batch = store_->next_due_batch("acme-lab", kT0 + kLease, kLease, 10);
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(payloads(*batch), (std::vector<std::string>{"1", "2", "3"}));
+  auto late = other->mark_delivered(**two, kT0 + kLease);
+  ASSERT_FALSE(late.ok());
+  EXPECT_TRUE(late.error().is(StoreErrc::lease_lost));
+}
+
+TEST_P(StoreTest, NextDueBatchLeaseExpiresForTheWholeBatch) {
+  for (const char* p : {"1", "2", "3"}) {
+    ASSERT_TRUE(store_->enqueue(item("acme-lab", p, kT0), 0, kT0).ok());
+  }
+  auto other = open();
+  ASSERT_NE(other, nullptr);
+  auto mine = store_->next_due_batch("acme-lab", kT0, kLease, 10);
+  ASSERT_TRUE(mine.ok() && mine->size() == 3u);
+  auto theirs = other->next_due_batch("acme-lab", kT0 + kLease - milliseconds(1), kLease, 10);
+  ASSERT_TRUE(theirs.ok());
+  EXPECT_TRUE(theirs->empty());
+  theirs = other->next_due_batch("acme-lab", kT0 + kLease, kLease, 10);
+  ASSERT_TRUE(theirs.ok());
+  EXPECT_EQ(payloads(*theirs), (std::vector<std::string>{"1", "2", "3"}));
+  for (const auto& q : *theirs) EXPECT_EQ(q.lease_owner, other->lease_owner());
+  auto late = store_->mark_delivered((*mine)[1], kT0 + kLease);
+  ASSERT_FALSE(late.ok());
+  EXPECT_TRUE(late.error().is(StoreErrc::lease_lost));
+}
+
+TEST_P(StoreTest, NextDueBatchDoesNotClaimBehindAHeadLockedByAnotherClaimer) {
+  if (GetParam() != Backend::postgres) {
+    GTEST_SKIP() << "SQLite serializes writers; SKIP LOCKED is a PostgreSQL feature";
+  }
+  for (const char* p : {"1", "2", "3"}) {
+    ASSERT_TRUE(store_->enqueue(item("acme-lab", p, kT0), 0, kT0).ok());
+  }
+  auto other = open();
+  ASSERT_NE(other, nullptr);
+  auto s = store_->transact([&]() -> Status {
+    QueueItem head = claim("acme-lab", kT0);  // row locked until this transaction ends
+    EXPECT_EQ(head.payload, "1");
+    auto theirs = other->next_due_batch("acme-lab", kT0, kLease, 10);
+    EXPECT_TRUE(theirs.ok()) << theirs.error().message();
+    EXPECT_TRUE(theirs.ok() && theirs->empty()) << "claimed behind a locked head";
+    return {};
+  });
+  ASSERT_TRUE(s.ok()) << s.error().message();
+}
+
+TEST_P(StoreTest, CommitProcessingAppliesOnlyOnce) {
+  const JournalId id = append_one(entry("m", "C1", kT0));
+  std::vector<NewQueueItem> items{item("acme-lab", "out1", kT0, "lab-results")};
+  auto first = store_->commit_processing(id, MessageState::processed, "1 route", kT0, items);
+  ASSERT_TRUE(first.ok()) << first.error().message();
+  EXPECT_TRUE(*first);
+  std::vector<NewQueueItem> more{item("acme-lab", "again", kT0), item("payer-blue", "b", kT0)};
+  auto second =
+      store_->commit_processing(id, MessageState::errored, "late", kT0 + seconds(1), more);
+  ASSERT_TRUE(second.ok()) << second.error().message();
+  EXPECT_FALSE(*second);
+
+  auto got = store_->get(id);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->state, MessageState::processed);
+  EXPECT_EQ((*got)->updated_at, kT0);
+  auto history = store_->history(id);
+  ASSERT_TRUE(history.ok());
+  EXPECT_EQ(history->size(), 2u);
+  QueueFilter all;
+  all.with_payload = true;
+  auto queued = store_->list_queue(all);
+  ASSERT_TRUE(queued.ok()) << queued.error().message();
+  EXPECT_EQ(payloads(*queued), (std::vector<std::string>{"out1"}));
+  EXPECT_EQ((*queued)[0].route, "lab-results");
+  EXPECT_EQ((*queued)[0].journal_id, id);
+
+  auto unknown = store_->commit_processing(987654, MessageState::processed, "", kT0, {});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_TRUE(unknown.error().is(StoreErrc::not_found)) << unknown.error().message();
+}
+
+TEST_P(StoreTest, ReprocessSendsErroredAndFilteredEntriesBack) {
+  const JournalId errored = append_one(entry("e", "C1", kT0));
+  const JournalId filtered = append_one(entry("f", "C2", kT0));
+  const JournalId processed = append_one(entry("p", "C3", kT0));
+  const JournalId received = append_one(entry("r", "C4", kT0));
+  ASSERT_TRUE(store_->set_state(errored, MessageState::errored, "PID-3 missing", kT0).ok());
+  ASSERT_TRUE(store_->set_state(filtered, MessageState::filtered, "no route", kT0).ok());
+  ASSERT_TRUE(store_->set_state(processed, MessageState::processed, "", kT0).ok());
+
+  const std::string detail = "replayed by hims-engine replay";
+  auto n = store_->reprocess(errored, kT0 + seconds(5), detail);
+  ASSERT_TRUE(n.ok()) << n.error().message();
+  EXPECT_EQ(*n, 1);
+  auto got = store_->get(errored);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->state, MessageState::received);
+  EXPECT_EQ((*got)->error, "");
+  EXPECT_EQ((*got)->updated_at, kT0 + seconds(5));
+  auto history = store_->history(errored);
+  ASSERT_TRUE(history.ok() && history->size() == 3u);
+  EXPECT_EQ((*history)[2].from, MessageState::errored);
+  EXPECT_EQ((*history)[2].to, MessageState::received);
+  EXPECT_EQ((*history)[2].at, kT0 + seconds(5));
+  EXPECT_EQ((*history)[2].detail, detail);
+
+  n = store_->reprocess(filtered, kT0 + seconds(5), detail);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 1);
+  for (JournalId other : {processed, received, errored}) {  // errored is received by now
+    n = store_->reprocess(other, kT0 + seconds(6), detail);
+    ASSERT_TRUE(n.ok()) << n.error().message();
+    EXPECT_EQ(*n, 0) << other;
+  }
+  auto p = store_->history(processed);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->size(), 2u);  // nothing recorded
+  auto unknown = store_->reprocess(987654, kT0, detail);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_TRUE(unknown.error().is(StoreErrc::not_found));
+
+  // Processing runs again: the replayed entry can be committed once more.
+  auto done = store_->commit_processing(errored, MessageState::processed, "", kT0 + seconds(7), {});
+  ASSERT_TRUE(done.ok());
+  EXPECT_TRUE(*done);
+  auto pending = store_->unprocessed(10);
+  ASSERT_TRUE(pending.ok());
+  ASSERT_EQ(pending->size(), 2u);
+  EXPECT_EQ((*pending)[0].id, filtered);
+  EXPECT_EQ((*pending)[1].id, received);
+}
+
+TEST_P(StoreTest, ListQueueFiltersAndPages) {
+  const JournalId j1 = append_one(entry("m1", "C1", kT0));
+  const JournalId j2 = append_one(entry("m2", "C2", kT0));
+  std::vector<QueueItemId> ids;
+  for (auto [dest, journal] : {std::pair{"acme-lab", j1}, std::pair{"acme-lab", j1},
+                               std::pair{"payer-blue", j2}, std::pair{"acme-lab", j2}}) {
+    auto id = store_->enqueue(item(dest, "payload " + std::to_string(ids.size()), kT0, "r"),
+                              journal, kT0);
+    ASSERT_TRUE(id.ok()) << id.error().message();
+    ids.push_back(*id);
+  }
+  QueueItem a = claim("acme-lab", kT0);
+  ASSERT_TRUE(store_->mark_dead(a, "AR: unknown patient", kT0 + seconds(1)).ok());
+  QueueItem b = claim("payer-blue", kT0);
+  ASSERT_TRUE(store_->mark_delivered(b, kT0 + seconds(1)).ok());
+
+  auto ids_of = [&](const QueueFilter& f) {
+    std::vector<QueueItemId> out;
+    auto r = store_->list_queue(f);
+    EXPECT_TRUE(r.ok()) << r.error().message();
+    if (r.ok()) {
+      for (const auto& q : *r) {
+        EXPECT_EQ(q.payload.empty(), !f.with_payload);
+        out.push_back(q.id);
+      }
+    }
+    return out;
+  };
+  QueueFilter f;
+  EXPECT_EQ(ids_of(f), ids);
+  f.status = QueueItemStatus::dead;
+  EXPECT_EQ(ids_of(f), (std::vector<QueueItemId>{ids[0]}));
+  f.destination = "payer-blue";
+  EXPECT_TRUE(ids_of(f).empty());
+  f = {};
+  f.destination = "acme-lab";
+  EXPECT_EQ(ids_of(f), (std::vector<QueueItemId>{ids[0], ids[1], ids[3]}));
+  f.status = QueueItemStatus::pending;
+  EXPECT_EQ(ids_of(f), (std::vector<QueueItemId>{ids[1], ids[3]}));
+  f = {};
+  f.journal_id = j2;
+  EXPECT_EQ(ids_of(f), (std::vector<QueueItemId>{ids[2], ids[3]}));
+  f = {};
+  f.id = ids[2];
+  f.with_payload = true;
+  EXPECT_EQ(ids_of(f), (std::vector<QueueItemId>{ids[2]}));
+  f = {};
+  f.limit = 2;
+  EXPECT_EQ(ids_of(f), (std::vector<QueueItemId>{ids[0], ids[1]}));
+  f.after_id = ids[1];
+  EXPECT_EQ(ids_of(f), (std::vector<QueueItemId>{ids[2], ids[3]}));
+  f.after_id = ids[3];
+  EXPECT_TRUE(ids_of(f).empty());
+
+  f = {};
+  f.status = QueueItemStatus::dead;
+  f.with_payload = true;
+  auto dead = store_->list_queue(f);
+  ASSERT_TRUE(dead.ok() && dead->size() == 1u);
+  EXPECT_EQ((*dead)[0].payload, "payload 0");
+  EXPECT_EQ((*dead)[0].destination, "acme-lab");
+  EXPECT_EQ((*dead)[0].journal_id, j1);
+  EXPECT_EQ((*dead)[0].last_error, "AR: unknown patient");
+  EXPECT_EQ((*dead)[0].attempts, 1);
+  EXPECT_EQ((*dead)[0].route, "r");
+}
+
+TEST_P(StoreTest, RequeueDeadByJournalId) {
+  const JournalId j1 = append_one(entry("m1", "C1", kT0));
+  const JournalId j2 = append_one(entry("m2", "C2", kT0));
+  ASSERT_TRUE(store_->enqueue(item("acme-lab", "1", kT0), j1, kT0).ok());
+  ASSERT_TRUE(store_->enqueue(item("payer-blue", "2", kT0), j2, kT0).ok());
+  ASSERT_TRUE(store_->mark_dead(claim("acme-lab", kT0), "AR", kT0).ok());
+  ASSERT_TRUE(store_->mark_dead(claim("payer-blue", kT0), "AR", kT0).ok());
+  DeadLetterFilter f;
+  f.journal_id = j2;
+  auto n = store_->requeue_dead(f, kT0 + seconds(1));
+  ASSERT_TRUE(n.ok()) << n.error().message();
+  EXPECT_EQ(*n, 1);
+  EXPECT_EQ(claim("payer-blue", kT0 + seconds(1)).payload, "2");
+  EXPECT_TRUE(nothing_due("acme-lab", kT0 + seconds(1)));
+}
+
+TEST_P(StoreTest, JournalCountsPerSourceAndState) {
+  auto empty = store_->journal_counts();
+  ASSERT_TRUE(empty.ok()) << empty.error().message();
+  EXPECT_TRUE(empty->empty());
+  const JournalId a = append_one(entry("a", "C1", kT0));
+  append_one(entry("b", "C2", kT0));
+  append_one(entry("c", "C3", kT0, "adt-in"));
+  auto rejected = entry("d", "C4", kT0, "adt-in");
+  rejected.state = MessageState::rejected;
+  append_one(rejected);
+  ASSERT_TRUE(store_->set_state(a, MessageState::errored, "boom", kT0).ok());
+  auto counts = store_->journal_counts();
+  ASSERT_TRUE(counts.ok()) << counts.error().message();
+  ASSERT_EQ(counts->size(), 4u);
+  auto at = [&](std::size_t i) {
+    const StateCount& c = (*counts)[i];
+    return std::tuple(c.source, c.state, c.count);
+  };
+  EXPECT_EQ(at(0), std::tuple(std::string("adt-in"), MessageState::received, std::int64_t{1}));
+  EXPECT_EQ(at(1), std::tuple(std::string("adt-in"), MessageState::rejected, std::int64_t{1}));
+  EXPECT_EQ(at(2), std::tuple(std::string("lab-results"), MessageState::errored, std::int64_t{1}));
+  EXPECT_EQ(at(3), std::tuple(std::string("lab-results"), MessageState::received, std::int64_t{1}));
+}
+
+TEST_P(StoreTest, QueueSummaryCountsEachDestination) {
+  auto empty = store_->queue_summary(kT0);
+  ASSERT_TRUE(empty.ok()) << empty.error().message();
+  EXPECT_TRUE(empty->empty());
+  ASSERT_TRUE(store_->enqueue(item("acme-lab", "1", kT0), 0, kT0 - seconds(30)).ok());
+  ASSERT_TRUE(store_->enqueue(item("acme-lab", "2", kT0), 0, kT0 - seconds(20)).ok());
+  ASSERT_TRUE(store_->enqueue(item("acme-lab", "3", kT0), 0, kT0 - seconds(10)).ok());
+  ASSERT_TRUE(store_->enqueue(item("payer-blue", "4", kT0), 0, kT0).ok());
+  ASSERT_TRUE(store_->mark_delivered(claim("acme-lab", kT0), kT0).ok());  // the oldest goes
+  ASSERT_TRUE(store_->mark_dead(claim("acme-lab", kT0), "AR", kT0).ok());
+  ASSERT_TRUE(store_->mark_delivered(claim("payer-blue", kT0), kT0).ok());
+
+  auto summary = store_->queue_summary(kT0 + seconds(5));
+  ASSERT_TRUE(summary.ok()) << summary.error().message();
+  ASSERT_EQ(summary->size(), 2u);
+  const DestinationStats& acme = (*summary)[0];
+  EXPECT_EQ(acme.destination, "acme-lab");
+  EXPECT_EQ(acme.pending, 1);
+  EXPECT_EQ(acme.delivered, 1);
+  EXPECT_EQ(acme.dead, 1);
+  ASSERT_TRUE(acme.oldest_pending_age.has_value());
+  EXPECT_EQ(*acme.oldest_pending_age, std::chrono::microseconds(seconds(15)));
+  const DestinationStats& payer = (*summary)[1];
+  EXPECT_EQ(payer.destination, "payer-blue");
+  EXPECT_EQ(payer.pending, 0);
+  EXPECT_EQ(payer.delivered, 1);
+  EXPECT_EQ(payer.dead, 0);
+  EXPECT_FALSE(payer.oldest_pending_age.has_value());
+}
+
+// A database made by migration 1 only (an older engine), with a journal entry and a queue item.
+Status create_version_one(const std::string& url) {
+  const bool sqlite = url.starts_with("sqlite:");
+  auto driver = sqlite ? open_sqlite_driver(std::string_view(url).substr(7), {})
+                       : open_postgres_driver(url, {});
+  if (!driver.ok()) return driver.take_error();
+  Driver& d = **driver;
+  if (auto s = d.begin(); !s.ok()) return s;
+  const auto step = migration_steps()[0];
+  if (auto s = d.script(migrations_table_sql(d.dialect())); !s.ok()) return s;
+  if (auto s = d.script(migration_sql(step, d.dialect())); !s.ok()) return s;
+  const std::vector<Param> version{Param::of(step.version), Param::text(step.name)};
+  auto r = d.query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version);
+  if (!r.ok()) return r.take_error();
+  r = d.query(
+      "INSERT INTO journal (source, peer, received_at_us, message_type, trigger_event, "
+      "control_id, sending_application, sending_facility, size, content_hash, state, error, "
+      "updated_at_us, raw) VALUES ('lab-results', '', 1, 'ORU', 'R01', 'C1', '', '', 1, '', "
+      "'processed', '', 1, $1)",
+      std::vector<Param>{Param::blob("m")});
+  if (!r.ok()) return r.take_error();
+  r = d.query(
+      "INSERT INTO queue_items (destination, journal_id, payload, status, enqueued_at_us, "
+      "not_before_us) VALUES ('acme-lab', 1, $1, 'pending', 1, 1)",
+      std::vector<Param>{Param::blob("old item")});
+  if (!r.ok()) return r.take_error();
+  return d.commit();
+}
+
+TEST_P(StoreTest, MigrationTwoUpgradesAVersionOneDatabase) {
+  store_.reset();
+  db_ = std::make_unique<test::ThrowawayStore>(GetParam(), "hims_store_v1");
+  url_ = db_->url();
+  auto made = create_version_one(url_);
+  ASSERT_TRUE(made.ok()) << made.error().message();
+
+  OpenOptions no_migrate;
+  no_migrate.migrate = false;
+  auto old = open_store(url_, no_migrate);
+  ASSERT_TRUE(old.ok()) << old.error().message();
+  auto applied = (*old)->applied_migrations();
+  ASSERT_TRUE(applied.ok());
+  ASSERT_EQ(applied->size(), 1u);
+  old->reset();
+
+  store_ = open();  // applies migration 2
+  ASSERT_NE(store_, nullptr);
+  applied = store_->applied_migrations();
+  ASSERT_TRUE(applied.ok()) << applied.error().message();
+  ASSERT_EQ(applied->size(), 2u);
+  EXPECT_EQ((*applied)[1].version, 2);
+  EXPECT_EQ((*applied)[1].name, Store::known_migrations()[1].name);
+
+  QueueItem old_item = claim("acme-lab", kT0);
+  EXPECT_EQ(old_item.payload, "old item");
+  EXPECT_EQ(old_item.route, "");
+  ASSERT_TRUE(store_->mark_delivered(old_item, kT0).ok());
+  auto id = store_->enqueue(item("acme-lab", "new item", kT0, "lab-results"), 1, kT0);
+  ASSERT_TRUE(id.ok()) << id.error().message();
+  EXPECT_EQ(claim("acme-lab", kT0).route, "lab-results");
+  auto counts = store_->journal_counts();
+  ASSERT_TRUE(counts.ok() && counts->size() == 1u);
+  EXPECT_EQ((*counts)[0].state, MessageState::processed);
+  auto summary = store_->queue_summary(kT0);
+  ASSERT_TRUE(summary.ok() && summary->size() == 1u);
+  EXPECT_EQ((*summary)[0].pending, 1);
+  EXPECT_EQ((*summary)[0].delivered, 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values(Backend::sqlite, Backend::postgres),

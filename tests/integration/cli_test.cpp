@@ -274,7 +274,8 @@ TEST(Cli, CheckPrintsOkOrEveryError) {
        "    listen: 127.0.0.1:99999\n"
        "    read_timeout: 30\n"
        "    tls: {cert: missing.pem, key: missing.key}\n"
-       "routes: []\n");
+       "routes:\n"
+       "  - {name: r, destinations: [nowhere]}\n");
   RunResult bad = run_process({engine(), "check", "--config", (dir / "bad.yaml").string()}, dir);
   EXPECT_EQ(bad.status, 1);
   const std::string file = (dir / "bad.yaml").string();
@@ -282,7 +283,7 @@ TEST(Cli, CheckPrintsOkOrEveryError) {
        {file + ":4:13: sources.lab.listen: ", file + ":5:19: sources.lab.read_timeout: ",
         file + ":6:17: sources.lab.tls.cert: cannot read file",
         file + ":6:35: sources.lab.tls.key: cannot read file",
-        file + ":7:1: routes: ", std::string("5 errors")}) {
+        file + ":8:30: routes[0].destinations[0]: ", std::string("5 errors")}) {
     EXPECT_NE(bad.out.find(expected), std::string::npos) << expected << "\n" << bad.out;
   }
 

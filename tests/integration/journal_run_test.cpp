@@ -1,9 +1,9 @@
 // End to end: `hims-engine run` journals every MLLP message before acknowledging it. The real
 // binary receives messages, is stopped with SIGTERM, and the journal is then read with the store
-// API: every ACKed control id is there with its state (received for AA, rejected for AR) and its
-// raw bytes exactly as sent; a message re-sent within the duplicate window is ACKed again but
-// journaled once. On SQLite in a temp dir, and on PostgreSQL when HIMS_TEST_POSTGRES_URL is set
-// (a throwaway database per test, as in tests/engine/store_test.cpp).
+// API: every ACKed control id is there with its state (AA: filtered, as no route is configured; AR:
+// rejected) and its raw bytes exactly as sent; a message re-sent within the duplicate window is
+// ACKed again but journaled once. On SQLite in a temp dir, and on PostgreSQL when
+// HIMS_TEST_POSTGRES_URL is set (a throwaway database per test, as in tests/engine/store_test.cpp).
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
 
@@ -127,7 +127,7 @@ TEST_P(JournalRun, EveryAckedMessageIsJournaledRawWithItsState) {
     EXPECT_FALSE(e.peer.empty());
     if (e.control_id == "DUP-1") {
       EXPECT_EQ(e.raw, dup);
-      EXPECT_EQ(e.state, store::MessageState::received);
+      EXPECT_EQ(e.state, store::MessageState::filtered);
       continue;
     }
     auto it = sent.find(e.control_id);
@@ -140,7 +140,7 @@ TEST_P(JournalRun, EveryAckedMessageIsJournaledRawWithItsState) {
     EXPECT_EQ(e.sending_facility, "LAB-FAC");
     if (it->second.code == "AA") {
       ++accepted;
-      EXPECT_EQ(e.state, store::MessageState::received) << e.control_id;
+      EXPECT_EQ(e.state, store::MessageState::filtered) << e.control_id;
       EXPECT_TRUE(e.error.empty());
     } else {
       ++rejected;

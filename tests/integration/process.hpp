@@ -175,6 +175,9 @@ class RunningEngine {
       ports_.emplace_back(it->name.GetString(),
                           static_cast<std::uint16_t>(it->value["port"].GetUint()));
     }
+    if (doc.HasMember("http") && doc["http"].IsObject()) {
+      http_port_ = static_cast<std::uint16_t>(doc["http"]["port"].GetUint());
+    }
     ready_text_ = text;
   }
 
@@ -186,6 +189,8 @@ class RunningEngine {
     ADD_FAILURE() << "no source " << source << " in the ready file";
     return 0;
   }
+  // The HTTP listener's port (0 when the config has no `http`).
+  std::uint16_t http_port() const { return http_port_; }
   const std::string& ready_text() const { return ready_text_; }
   const std::filesystem::path& ready_file() const { return ready_; }
   Process& process() { return *process_; }
@@ -204,6 +209,7 @@ class RunningEngine {
   std::optional<Process> process_;
   std::vector<std::pair<std::string, std::uint16_t>> ports_;
   std::string ready_text_;
+  std::uint16_t http_port_ = 0;
 };
 
 // A CA, a server certificate for 127.0.0.1/localhost and a client certificate, made with the

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace hims::test {
@@ -73,5 +74,28 @@ class LoopbackClient {
   int fd_ = -1;
   bool connected_ = false;
 };
+
+// One HTTP/1.1 GET with `Connection: close`: the whole response (status line, headers, body) as
+// read until the server closed, or empty when it could not connect or timed out.
+inline std::string http_get(std::uint16_t port, std::string_view path,
+                            std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+  struct Client : LoopbackClient {
+    using LoopbackClient::LoopbackClient;
+    using LoopbackClient::read_into;
+  } client(port);
+  if (!client.connected()) return {};
+  std::string request = "GET ";
+  request.append(path).append(" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  if (!client.send(request)) return {};
+  const auto deadline = LoopbackClient::Clock::now() + timeout;
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    const long n = client.read_into(deadline, buf);
+    if (n == 0) return out;
+    if (n < 0) return {};
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+}
 
 }  // namespace hims::test

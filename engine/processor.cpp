@@ -1,0 +1,280 @@
+#include "engine/processor.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "engine/log.hpp"
+#include "hl7v2/message.hpp"
+
+namespace hims::engine {
+
+namespace {
+
+// The message as destinations get it: from MSH (BOM and leading blank lines dropped), every
+// segment ended by CR, as HL7 v2 over MLLP and in files expects.
+std::string with_cr_terminators(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size() + 1);
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    const char c = bytes[i];
+    if (c == '\r') {
+      out.push_back('\r');
+      if (i + 1 < bytes.size() && bytes[i + 1] == '\n') ++i;
+    } else if (c == '\n') {
+      out.push_back('\r');
+    } else {
+      out.push_back(c);
+    }
+  }
+  if (!out.empty() && out.back() != '\r') out.push_back('\r');
+  return out;
+}
+
+}  // namespace
+
+RoutedMessage route_message(const Router& router, std::string_view source, std::string_view raw,
+                            store::TimePoint not_before) {
+  RoutedMessage out;
+  auto parsed = hl7v2::MessageView::parse(raw);
+  if (!parsed) {
+    out.outcome = {store::MessageState::errored,
+                   "the message does not parse: " + parsed.error().message()};
+    return out;
+  }
+  const RouteMatches matches = router.match(MatchInput{source, *parsed});
+  if (matches.empty()) {
+    out.outcome = {store::MessageState::filtered, "no route matched"};
+    return out;
+  }
+  const std::string payload = with_cr_terminators(parsed->bytes());
+  for (const std::uint32_t index : matches) {
+    out.routes.push_back(index);
+    const RouteSpec& route = router.route(index);
+    for (const std::string& destination : route.destinations) {
+      const bool queued = std::any_of(
+          out.items.begin(), out.items.end(),
+          [&](const store::NewQueueItem& item) { return item.destination == destination; });
+      if (queued) continue;  // two routes to one destination: delivered once
+      store::NewQueueItem item;
+      item.destination = destination;
+      item.payload = payload;
+      item.not_before = not_before;
+      item.route = route.name;
+      item.source = std::string(source);
+      out.items.push_back(std::move(item));
+    }
+  }
+  out.outcome = {store::MessageState::processed, ""};
+  return out;
+}
+
+struct Processor::Instruments {
+  metrics::Counter processed;
+  metrics::Counter filtered;
+  metrics::Counter errored;
+  std::vector<metrics::Counter> route_received;  // per route index
+  std::vector<metrics::Counter> route_queued;
+  metrics::Histogram commit_latency;
+
+  Instruments(metrics::Registry* registry, const Router& router) {
+    if (registry == nullptr) return;
+    auto outcome = registry->counter("hims_processed_total",
+                                     "Journal entries processed, by outcome (processed: routed "
+                                     "and queued; filtered: no route matched; errored).",
+                                     {"outcome"});
+    processed = outcome.with({"processed"});
+    filtered = outcome.with({"filtered"});
+    errored = outcome.with({"errored"});
+    auto received = registry->counter("hims_route_received_total",
+                                      "Messages that matched the route.", {"route"});
+    auto queued = registry->counter("hims_route_queued_total",
+                                    "Items queued to the route's destinations.", {"route"});
+    for (std::size_t i = 0; i < router.size(); ++i) {
+      const std::string name(router.name(i));
+      route_received.push_back(received.with({name}));
+      route_queued.push_back(queued.with({name}));
+    }
+    commit_latency = registry
+                         ->histogram("hims_processing_commit_latency_seconds",
+                                     "One processing transaction (states and queue items).",
+                                     metrics::latency_buckets())
+                         .with({});
+  }
+};
+
+Processor::Processor(std::unique_ptr<store::Store> store, std::shared_ptr<const Router> router,
+                     ProcessorOptions options)
+    : store_(std::move(store)),
+      router_(std::move(router)),
+      options_(std::move(options)),
+      metrics_(std::make_unique<Instruments>(options_.metrics, *router_)) {
+  options_.max_batch = std::max<std::size_t>(options_.max_batch, 1);
+  thread_ = std::thread([this] { run(); });
+}
+
+Processor::~Processor() { stop(); }
+
+void Processor::submit(store::JournalId id, std::string source, std::string raw,
+                       ProcessCompletion done) {
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back(Work{id, std::move(source), std::move(raw), std::move(done)});
+  }
+  wake_.notify_one();
+}
+
+void Processor::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+Processor::Stats Processor::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+std::vector<Processor::Work> Processor::scan() {
+  auto entries = store_->unprocessed(options_.max_batch);
+  std::vector<Work> out;
+  if (!entries.ok()) {
+    log::error("journal scan failed", {{"error", entries.error().message()}});
+    return out;
+  }
+  out.reserve(entries->size());
+  for (store::JournalEntry& e : *entries) {
+    out.push_back(Work{e.id, std::move(e.source), std::move(e.raw), {}});
+  }
+  return out;
+}
+
+void Processor::run() {
+  // Start-up: what a crash or a replay left `received` goes first.
+  bool rescan = true;
+  auto next_scan = std::chrono::steady_clock::now();
+  for (;;) {
+    std::vector<Work> batch;
+    if (rescan) {
+      batch = scan();
+      // A full batch means more may wait: scan again straight after this one.
+      rescan = batch.size() == options_.max_batch;
+      next_scan = std::chrono::steady_clock::now() + options_.rescan_interval;
+    }
+    if (batch.empty()) {
+      std::unique_lock lock(mutex_);
+      wake_.wait_until(lock, next_scan, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) {
+        if (stopping_) return;
+        rescan = true;
+        continue;
+      }
+      while (!queue_.empty() && batch.size() < options_.max_batch) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    process(batch);
+  }
+}
+
+void Processor::process(std::vector<Work>& batch) {
+  const Router& router = *router_;
+  struct Decided {
+    RoutedMessage routed;
+    bool applied = false;
+  };
+  std::vector<Decided> decided(batch.size());
+  for (;;) {
+    const store::TimePoint now = options_.clock();
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      decided[i].routed = route_message(router, batch[i].source, batch[i].raw, now);
+    }
+    const auto started = std::chrono::steady_clock::now();
+    Status committed = store_->transact([&]() -> Status {
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        const RoutedMessage& r = decided[i].routed;
+        auto applied =
+            store_->commit_processing(batch[i].id, r.outcome.state, r.outcome.detail, now, r.items);
+        if (!applied.ok()) return applied.take_error();
+        decided[i].applied = *applied;
+      }
+      return {};
+    });
+    if (committed.ok()) {
+      metrics_->commit_latency.observe(std::chrono::steady_clock::now() - started);
+      break;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      ++stats_.failed_batches;
+    }
+    log::error("processing transaction failed; retrying",
+               {{"entries", static_cast<std::uint64_t>(batch.size())},
+                {"error", committed.error().message()}});
+    for (Work& w : batch) {
+      if (w.done) std::exchange(w.done, {})(committed.error());
+    }
+    std::unique_lock lock(mutex_);
+    // Stopping: leave the batch `received`; the next start's scan takes it.
+    if (wake_.wait_for(lock, options_.retry_pause, [this] { return stopping_; })) return;
+  }
+
+  std::vector<std::string> woken;
+  Stats delta;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const Decided& d = decided[i];
+    const ProcessOutcome& outcome = d.routed.outcome;
+    if (!d.applied) {
+      ++delta.skipped;
+      if (batch[i].done) batch[i].done(ProcessOutcome{store::MessageState::processed, ""});
+      continue;
+    }
+    switch (outcome.state) {
+      case store::MessageState::processed:
+        ++delta.processed;
+        metrics_->processed.inc();
+        break;
+      case store::MessageState::filtered:
+        ++delta.filtered;
+        metrics_->filtered.inc();
+        break;
+      default:
+        ++delta.errored;
+        metrics_->errored.inc();
+        log::warn("message errored", {{"source", batch[i].source},
+                                      {"journal_id", static_cast<std::int64_t>(batch[i].id)},
+                                      {"error", outcome.detail}});
+        break;
+    }
+    for (const std::uint32_t route : d.routed.routes) {
+      if (route < metrics_->route_received.size()) metrics_->route_received[route].inc();
+    }
+    for (const store::NewQueueItem& item : d.routed.items) {
+      if (std::find(woken.begin(), woken.end(), item.destination) == woken.end()) {
+        woken.push_back(item.destination);
+      }
+    }
+    for (const store::NewQueueItem& item : d.routed.items) {
+      for (const std::uint32_t route : d.routed.routes) {
+        if (route < metrics_->route_queued.size() && router.name(route) == item.route) {
+          metrics_->route_queued[route].inc();
+          break;
+        }
+      }
+    }
+    if (batch[i].done) batch[i].done(outcome);
+  }
+  {
+    std::lock_guard lock(mutex_);
+    stats_.processed += delta.processed;
+    stats_.filtered += delta.filtered;
+    stats_.errored += delta.errored;
+    stats_.skipped += delta.skipped;
+  }
+  if (!woken.empty() && options_.on_enqueued) options_.on_enqueued(woken);
+}
+
+}  // namespace hims::engine

@@ -1,0 +1,120 @@
+// The processing stage (DESIGN.md 2 and 5.2): journal entries still `received` are parsed,
+// routed and committed together with their outbound queue items, one transaction per batch:
+// `processed` (queued for every destination of every matching route), `filtered` (no route
+// matched) or `errored` (the message cannot be processed; the detail says why).
+//
+// Work arrives two ways: in memory from the journal writer's completions (submit()), and from a
+// scan of the journal at start and every rescan_interval while idle, which picks up what a crash
+// left behind and what `hims-engine replay` put back. commit_processing only applies to an entry
+// still `received`, so an entry seen both ways is processed once.
+//
+// Thread-safety: submit(), stop() and stats() from any thread. One processing thread owns the
+// Store. Completions and on_enqueued run on that thread; they must be quick and must not call
+// stop().
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "engine/metrics.hpp"
+#include "engine/result.hpp"
+#include "engine/router.hpp"
+#include "engine/store.hpp"
+
+namespace hims::engine {
+
+// What became of a message: its new state, and the detail recorded with it (why it errored).
+struct ProcessOutcome {
+  store::MessageState state = store::MessageState::processed;
+  std::string detail;
+};
+
+// Called once per submitted entry after the transaction holding its outcome committed (or with
+// the error that kept it from committing; the entry is then still `received` and is retried by
+// the next scan).
+using ProcessCompletion = std::function<void(Result<ProcessOutcome>)>;
+
+struct ProcessorOptions {
+  std::size_t max_batch = 256;  // entries per transaction
+  std::chrono::milliseconds rescan_interval{1000};
+  // Pause after a failed transaction before the batch is tried again.
+  std::chrono::milliseconds retry_pause{500};
+  std::function<store::TimePoint()> clock = [] { return store::Clock::now(); };
+  // Called after each commit with the destinations that received new items (to wake them).
+  std::function<void(const std::vector<std::string>& destinations)> on_enqueued;
+  metrics::Registry* metrics = nullptr;
+};
+
+// The routing decision for one message, without a store: what run, tools and tests share.
+struct RoutedMessage {
+  ProcessOutcome outcome;
+  std::vector<store::NewQueueItem> items;  // one per destination (the first route naming it)
+  std::vector<std::uint32_t> routes;       // indices of the routes taken
+};
+
+// Parses `raw`, matches the routes and builds the queue items (payload: the message with CR
+// segment terminators). `not_before` is the items' first delivery time.
+RoutedMessage route_message(const Router& router, std::string_view source, std::string_view raw,
+                            store::TimePoint not_before);
+
+class Processor {
+ public:
+  struct Stats {
+    std::uint64_t processed = 0;
+    std::uint64_t filtered = 0;
+    std::uint64_t errored = 0;
+    std::uint64_t skipped = 0;  // already processed (seen twice)
+    std::uint64_t failed_batches = 0;
+  };
+
+  Processor(std::unique_ptr<store::Store> store, std::shared_ptr<const Router> router,
+            ProcessorOptions options = {});
+  ~Processor();  // stop()
+  Processor(const Processor&) = delete;
+  Processor& operator=(const Processor&) = delete;
+
+  // Hands over an entry the journal committed as `received`. `done` may be empty.
+  void submit(store::JournalId id, std::string source, std::string raw, ProcessCompletion done);
+
+  // Processes what was submitted, then joins. Idempotent.
+  void stop();
+
+  Stats stats() const;
+
+ private:
+  struct Work {
+    store::JournalId id = 0;
+    std::string source;
+    std::string raw;
+    ProcessCompletion done;
+  };
+  struct Instruments;
+
+  void run();
+  void process(std::vector<Work>& batch);
+  std::vector<Work> scan();
+
+  std::unique_ptr<store::Store> store_;  // processing thread only
+  std::shared_ptr<const Router> router_;
+  ProcessorOptions options_;
+  std::unique_ptr<Instruments> metrics_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Work> queue_;
+  bool stopping_ = false;
+  Stats stats_;
+  std::thread thread_;
+};
+
+}  // namespace hims::engine
