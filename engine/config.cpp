@@ -492,6 +492,13 @@ std::vector<ConfigProblem> FileDestinationConfig::validate() const {
   if (dir.empty()) problems.push_back({ConfigErrc::missing_key, "dir", "is required (a folder)"});
   if (auto problem = name_problem(name)) {
     problems.push_back({ConfigErrc::bad_value, "name", std::move(*problem)});
+  } else if (mode == FileMode::per_message && name.find("{id}") == std::string::npos &&
+             name.find("{journal_id}") == std::string::npos) {
+    // Without a unique part, two messages would write the same file: the second replaces the
+    // first.
+    problems.push_back({ConfigErrc::bad_value, "name",
+                        "a per-message name needs {id} or {journal_id}, or messages overwrite "
+                        "each other's files"});
   }
   return problems;
 }

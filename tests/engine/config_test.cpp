@@ -729,6 +729,17 @@ TEST(Config, DestinationKeyErrors) {
       << jitter.to_string();
 }
 
+TEST(Config, PerMessageFileNameNeedsAUniquePart) {
+  auto loaded = parse(std::string(kOneSource) + R"(destinations:
+  same-file: {type: file, dir: var/x, name: "{control_id}.hl7"}
+  by-journal: {type: file, dir: var/x, name: "{journal_id}.hl7"}
+  appended: {type: file, dir: var/x, mode: append, name: "{date}.hl7"}
+)");
+  const auto e = expect_error(loaded, ConfigErrc::bad_value, 4, "destinations.same-file.name");
+  EXPECT_NE(e.detail.find("{id} or {journal_id}"), std::string::npos) << e.detail;
+  EXPECT_EQ(loaded.errors.size(), 1u) << dump(loaded);
+}
+
 TEST(Config, DestinationValueErrors) {
   auto loaded = parse(std::string(kOneSource) + R"(destinations:
   no-connect: {type: mllp}
@@ -1048,6 +1059,7 @@ TEST(ConfigStructs, NewDefaultsAreValid) {
   FileDestinationConfig file;
   file.dir = "var/out";
   for (FileMode mode : {FileMode::per_message, FileMode::append}) {
+    file.mode = mode;
     file.name = std::string(FileDestinationConfig::default_name(mode));
     EXPECT_TRUE(file.validate().empty()) << file.name;
   }
