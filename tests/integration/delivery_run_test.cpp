@@ -1,4 +1,5 @@
-// End to end: messages go from an MLLP source through routes to MLLP and file destinations. The
+// End to end: messages go from an MLLP source through routes to MLLP, file and ZeroMQ
+// destinations. The
 // real binary, a partner played by the real MLLP server adapter in this process
 // (tests/support/mllp_receiver.hpp), on SQLite and on PostgreSQL when HIMS_TEST_POSTGRES_URL is
 // set. Covers pass-through in order, a partner that is down and comes back, a partner that always
@@ -7,9 +8,13 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <zmq.hpp>
+
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "adapters/mllp_client.hpp"
@@ -346,6 +351,51 @@ TEST_P(DeliveryRun, FilteredMessagesReplayAfterARouteIsAdded) {
   EXPECT_EQ(replay.status, 0) << replay.out << replay.err;
   ASSERT_TRUE(eventually([&] { return lab.count() >= 2; })) << engine.process().err();
   EXPECT_EQ(lab.control_ids(), (std::vector<std::string>{"ORU-1", "ORU-2"}));
+  EXPECT_EQ(engine.stop(), 0);
+}
+
+TEST_P(DeliveryRun, ZeroMqSubscribersGetEachMessageUnderItsRouteTopic) {
+  const std::uint16_t port = free_port();
+  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(port);
+  RunningEngine engine(
+      dir_, config("destinations:\n"
+                   "  events: {type: zmq-pub, bind: '" +
+                   endpoint +
+                   "'}\n"
+                   "routes:\n"
+                   "  - {name: adt events, message: 'ADT^*', destinations: [events]}\n"));
+  ASSERT_TRUE(engine.ready());
+  zmq::context_t context;
+  zmq::socket_t sub(context, zmq::socket_type::sub);
+  sub.set(zmq::sockopt::subscribe, "adt events");
+  sub.set(zmq::sockopt::rcvtimeo, 200);
+  sub.connect(endpoint);
+  // PUB drops what it sends before the subscription arrives: probe until one gets through.
+  const auto receive = [&sub]() -> std::optional<std::pair<std::string, std::string>> {
+    zmq::message_t topic;
+    zmq::message_t body;
+    if (!sub.recv(topic) || !sub.recv(body)) return std::nullopt;
+    return std::make_pair(topic.to_string(), body.to_string());
+  };
+  bool joined = false;
+  for (int i = 0; i < 50 && !joined; ++i) {
+    send(engine.port("adt-in"), {adt("PROBE-" + std::to_string(i))});
+    while (auto got = receive()) joined = true;
+  }
+  ASSERT_TRUE(joined) << engine.process().err();
+  const auto sent = ids("ZMQ-", 10);
+  send(engine.port("adt-in"), adts(sent));
+  std::vector<std::string> got;
+  const auto deadline = Clock::now() + 10s;
+  while (got.size() < sent.size() && Clock::now() < deadline) {
+    if (auto m = receive()) {
+      EXPECT_EQ(m->first, "adt events");
+      auto id = adapters::message_control_id(m->second);
+      ASSERT_TRUE(id.ok());
+      if (!std::string(*id).starts_with("PROBE-")) got.emplace_back(*id);
+    }
+  }
+  EXPECT_EQ(got, sent);
   EXPECT_EQ(engine.stop(), 0);
 }
 
