@@ -1,10 +1,9 @@
 // End to end: messages go from an MLLP source through routes to MLLP, file and ZeroMQ
-// destinations. The
-// real binary, a partner played by the real MLLP server adapter in this process
+// destinations. The real binary, a partner played by the real MLLP server adapter in this process
 // (tests/support/mllp_receiver.hpp), on SQLite and on PostgreSQL when HIMS_TEST_POSTGRES_URL is
 // set. Covers pass-through in order, a partner that is down and comes back, a partner that always
 // answers AE (dead letters) beside a healthy one, replay of dead letters and filtered messages,
-// ack mode on-processed, and delivery resumed after a restart.
+// ack mode on-processed, delivery resumed after a restart, and ZeroMQ topics per route.
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
