@@ -205,7 +205,8 @@ void JournalWriter::commit(std::vector<Pending>& batch) {
                                               : options_.duplicate_window;
       if (window.count() <= 0) continue;
       since[i] = now - window;
-      hashes[i] = store::sha256_hex(e.raw);
+      // Sources hash on their own threads when they can; this thread only when they did not.
+      hashes[i] = e.content_hash.empty() ? store::sha256_hex(e.raw) : e.content_hash;
       std::string key = e.source;
       key.append(1, '\0').append(e.control_id).append(1, '\0').append(hashes[i]);
       auto [it, inserted] = seen.try_emplace(std::move(key), i);
@@ -244,7 +245,8 @@ void JournalWriter::commit(std::vector<Pending>& batch) {
         entries.reserve(rows.size());
         for (std::size_t i : rows) {
           entries.push_back(std::move(batch[i].entry));
-          entries.back().content_hash = std::move(hashes[i]);  // empty unless hashed above
+          // Hashed above (or by the source): the store need not hash again.
+          if (!hashes[i].empty()) entries.back().content_hash = std::move(hashes[i]);
         }
         auto appended = store_->append(entries);
         if (!appended.ok()) return appended.take_error();

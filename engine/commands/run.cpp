@@ -195,6 +195,8 @@ adapters::MllpHandler make_handler(std::shared_ptr<const SourceContext> ctx, Jou
     entry.sending_facility = a.sending_facility;
     entry.state = a.accepted ? store::MessageState::received : store::MessageState::rejected;
     if (!a.accepted) entry.error = a.reason;
+    // The content hash (duplicate check, journal column) on this I/O thread, not the writer's.
+    entry.content_hash = store::sha256_hex(entry.raw);
 
     Status submitted =
         writer.submit(std::move(entry), [ctx, pending, &processor](Result<JournalReceipt> receipt) {
