@@ -129,9 +129,7 @@ class DeliveryService::Worker {
               std::chrono::milliseconds pause) {
     if (delivered.empty() && failed == nullptr) return;
     Status s = store_->transact([&]() -> Status {
-      for (const store::QueueItem& item : delivered) {
-        if (Status m = store_->mark_delivered(item, now); !m.ok()) return m;
-      }
+      if (Status m = store_->mark_delivered_batch(delivered, now); !m.ok()) return m;
       if (failed == nullptr) return {};
       if (to_dead) return store_->mark_dead(*failed, verdict.detail, now);
       return store_->mark_retry(*failed, now + pause, verdict.detail);

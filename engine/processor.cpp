@@ -192,17 +192,20 @@ void Processor::process(std::vector<Work>& batch) {
     for (std::size_t i = 0; i < batch.size(); ++i) {
       decided[i].routed = route_message(router, batch[i].source, batch[i].raw, now);
     }
+    std::vector<store::ProcessingCommit> commits;
+    commits.reserve(batch.size());
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const RoutedMessage& r = decided[i].routed;
+      commits.push_back(
+          store::ProcessingCommit{batch[i].id, r.outcome.state, r.outcome.detail, r.items});
+    }
     const auto started = std::chrono::steady_clock::now();
-    Status committed = store_->transact([&]() -> Status {
-      for (std::size_t i = 0; i < batch.size(); ++i) {
-        const RoutedMessage& r = decided[i].routed;
-        auto applied =
-            store_->commit_processing(batch[i].id, r.outcome.state, r.outcome.detail, now, r.items);
-        if (!applied.ok()) return applied.take_error();
-        decided[i].applied = *applied;
-      }
-      return {};
-    });
+    // One transaction, a few statements per batch.
+    auto applied = store_->commit_processing_batch(commits, now);
+    Status committed = applied.ok() ? Status{} : Status(applied.error());
+    for (std::size_t i = 0; applied.ok() && i < batch.size() && i < applied->size(); ++i) {
+      decided[i].applied = (*applied)[i];
+    }
     if (committed.ok()) {
       metrics_->commit_latency.observe(std::chrono::steady_clock::now() - started);
       break;

@@ -11,6 +11,7 @@
 #include <bit>
 #include <charconv>
 #include <limits>
+#include <unordered_map>
 #include <utility>
 
 #include "engine/store_driver.hpp"
@@ -270,6 +271,183 @@ const RowsStatement& lease_update() {
   return statement;
 }
 
+// commit_processing: the entries still `received` among $4.. go to state $1 with error $2 at $3.
+// Rows padded like lease_update.
+const RowsStatement& processing_update() {
+  static const RowsStatement statement(
+      "UPDATE journal SET state = $1, error = $2, updated_at_us = $3 WHERE state = 'received' "
+      "AND id IN (",
+      "$1", 3, 1, ") RETURNING id");
+  return statement;
+}
+
+const RowsStatement& processing_history_insert() {
+  static const RowsStatement statement(
+      "INSERT INTO journal_history (journal_id, from_state, to_state, at_us, detail) VALUES ",
+      "($1, 'received', $2, $3, $4)", 0, 4, "");
+  return statement;
+}
+
+// 7 parameters per row. The rows of one INSERT get ascending ids in VALUES order (see append).
+const RowsStatement& queue_insert() {
+  static const RowsStatement statement(
+      "INSERT INTO queue_items (destination, journal_id, payload, status, attempts, "
+      "enqueued_at_us, not_before_us, last_error, route, source) VALUES ",
+      "($1, $2, $3, 'pending', 0, $4, $5, '', $6, $7)", 0, 7, "");
+  return statement;
+}
+
+// Rows padded to a power of two by repeating the last id (harmless in an IN list).
+const RowsStatement& journal_ids_select() {
+  static const RowsStatement statement("SELECT id FROM journal WHERE id IN (", "$1", 0, 1, ")");
+  return statement;
+}
+
+// Rows padded like lease_update.
+const RowsStatement& delivered_update() {
+  static const RowsStatement statement(
+      "UPDATE queue_items SET status = 'delivered', delivered_at_us = $1, last_error = '', "
+      "lease_owner = NULL, lease_until_us = NULL WHERE status = 'pending' AND lease_owner = $2 "
+      "AND id IN (",
+      "$1", 2, 1, ") RETURNING id");
+  return statement;
+}
+
+// One entry of a processing commit, as commit_processing and commit_processing_batch get it.
+struct CommitView {
+  JournalId id = 0;
+  MessageState to = MessageState::processed;
+  std::string_view detail;
+  std::span<const NewQueueItem> items;
+};
+
+// The body of commit_processing(_batch), inside the caller's transaction: which entries were
+// applied, in input order.
+Result<std::vector<bool>> commit_views(Driver& driver, std::span<const CommitView> batch,
+                                       TimePoint at) {
+  for (const CommitView& c : batch) {
+    for (const NewQueueItem& item : c.items) {
+      if (item.destination.empty()) {
+        return Error(StoreErrc::bad_argument, "commit_processing", "empty destination");
+      }
+    }
+  }
+  const std::int64_t at_us = to_us(at);
+  std::vector<bool> applied(batch.size(), false);
+  // The first listing of each id goes to the UPDATE; a later one stays false, as a second
+  // commit_processing of the same entry would.
+  std::unordered_map<JournalId, std::size_t> first;
+  first.reserve(batch.size());
+  std::vector<std::size_t> listed;
+  listed.reserve(batch.size());
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (first.emplace(batch[i].id, i).second) listed.push_back(i);
+  }
+  std::vector<Param> params;
+  params.reserve(kMaxRows * 7);
+  // The state check and the change are one statement: of two workers committing the same entry
+  // (PostgreSQL: the row lock orders them), only the first finds it still `received`. One UPDATE
+  // per (state, error) group and 64 ids: a batch of routed entries is one group.
+  auto error_of = [&](std::size_t i) {
+    const CommitView& c = batch[i];
+    const bool is_error = c.to == MessageState::errored || c.to == MessageState::rejected;
+    return is_error ? c.detail : std::string_view();
+  };
+  std::vector<bool> grouped(batch.size(), false);
+  std::vector<JournalId> group;
+  group.reserve(listed.size());
+  for (std::size_t g = 0; g < listed.size(); ++g) {
+    const std::size_t lead = listed[g];
+    if (grouped[lead]) continue;
+    group.clear();
+    for (std::size_t k = g; k < listed.size(); ++k) {
+      const std::size_t i = listed[k];
+      if (!grouped[i] && batch[i].to == batch[lead].to && error_of(i) == error_of(lead)) {
+        grouped[i] = true;
+        group.push_back(batch[i].id);
+      }
+    }
+    for (std::size_t offset = 0; offset < group.size();) {
+      const std::size_t rest = group.size() - offset;
+      const std::size_t rows = std::min(kMaxRows, std::bit_ceil(rest));
+      params.assign(
+          {Param::text(to_string(batch[lead].to)), Param::text(error_of(lead)), Param::of(at_us)});
+      for (std::size_t k = 0; k < rows; ++k) {
+        params.push_back(Param::of(group[offset + std::min(k, rest - 1)]));
+      }
+      auto upd = driver.query(processing_update().sql(rows), params);
+      if (!upd.ok()) return upd.take_error();
+      for (const Row& row : *upd) {
+        const auto it = first.find(to_int(row[0]));
+        if (it == first.end()) return bad_data("journal.id");
+        applied[it->second] = true;
+      }
+      offset += std::min(rows, rest);
+    }
+  }
+  // Entries not applied: in another state, or no entry at all (not_found, like set_state).
+  std::vector<JournalId> unapplied;
+  for (const std::size_t i : listed) {
+    if (!applied[i]) unapplied.push_back(batch[i].id);
+  }
+  for (std::size_t offset = 0; offset < unapplied.size();) {
+    const std::size_t rest = unapplied.size() - offset;
+    const std::size_t rows = std::min(kMaxRows, std::bit_ceil(rest));
+    params.clear();
+    for (std::size_t k = 0; k < rows; ++k) {
+      params.push_back(Param::of(unapplied[offset + std::min(k, rest - 1)]));
+    }
+    auto found = driver.query(journal_ids_select().sql(rows), params);
+    if (!found.ok()) return found.take_error();
+    for (std::size_t k = 0; k < std::min(rows, rest); ++k) {
+      const JournalId id = unapplied[offset + k];
+      const bool exists = std::any_of(found->begin(), found->end(),
+                                      [&](const Row& row) { return to_int(row[0]) == id; });
+      if (!exists) {
+        return Error(StoreErrc::not_found, "journal " + std::to_string(id), "no such entry");
+      }
+    }
+    offset += std::min(rows, rest);
+  }
+  std::vector<std::size_t> done;
+  done.reserve(listed.size());
+  for (const std::size_t i : listed) {
+    if (applied[i]) done.push_back(i);
+  }
+  for (std::size_t offset = 0; offset < done.size();) {
+    const std::size_t rows = chunk_rows(done.size() - offset);
+    params.clear();
+    for (std::size_t k = 0; k < rows; ++k) {
+      const CommitView& c = batch[done[offset + k]];
+      params.insert(params.end(), {Param::of(c.id), Param::text(to_string(c.to)), Param::of(at_us),
+                                   Param::text(c.detail)});
+    }
+    auto hist = driver.query(processing_history_insert().sql(rows), params);
+    if (!hist.ok()) return hist.take_error();
+    offset += rows;
+  }
+  // Queue items in batch order (entry, then item): their ids ascend in that order.
+  std::vector<std::pair<JournalId, const NewQueueItem*>> items;
+  for (const std::size_t i : done) {
+    for (const NewQueueItem& item : batch[i].items) items.emplace_back(batch[i].id, &item);
+  }
+  for (std::size_t offset = 0; offset < items.size();) {
+    const std::size_t rows = chunk_rows(items.size() - offset);
+    params.clear();
+    for (std::size_t k = 0; k < rows; ++k) {
+      const auto& [journal_id, item] = items[offset + k];
+      params.insert(params.end(), {Param::text(item->destination), Param::of(journal_id),
+                                   Param::blob(item->payload), Param::of(at_us),
+                                   Param::of(to_us(item->not_before)), Param::text(item->route),
+                                   Param::text(item->source)});
+    }
+    auto ins = driver.query(queue_insert().sql(rows), params);
+    if (!ins.ok()) return ins.take_error();
+    offset += rows;
+  }
+  return applied;
+}
+
 std::string default_lease_owner() {
   static std::atomic<int> counter{0};
   std::array<char, 256> host{};
@@ -378,6 +556,9 @@ Status Store::migrate() {
 
 Result<std::vector<Migration>> Store::applied_migrations() {
   return in_tx<std::vector<Migration>>([&]() -> Result<std::vector<Migration>> {
+    // A new, empty database has no table yet: nothing applied (and the table exists afterwards).
+    if (Status s = driver_->script(migrations_table_sql(driver_->dialect())); !s.ok())
+      return s.take_error();
     auto rows = run(*driver_, "SELECT version, name FROM schema_migrations ORDER BY version", {});
     if (!rows.ok()) return rows.take_error();
     std::vector<Migration> out;
@@ -663,34 +844,21 @@ Result<QueueItemId> Store::enqueue(const NewQueueItem& item, JournalId journal_i
 Result<bool> Store::commit_processing(JournalId id, MessageState to, std::string_view detail,
                                       TimePoint at, std::span<const NewQueueItem> items) {
   return in_tx<bool>([&]() -> Result<bool> {
-    const bool is_error = to == MessageState::errored || to == MessageState::rejected;
-    const std::int64_t at_us = to_us(at);
-    // The state check and the change are one statement: of two workers committing the same entry
-    // (PostgreSQL: the row lock orders them), only the first finds it still `received`.
-    auto upd = run(*driver_,
-                   "UPDATE journal SET state = $2, error = $3, updated_at_us = $4 "
-                   "WHERE id = $1 AND state = 'received' RETURNING id",
-                   {Param::of(id), Param::text(to_string(to)),
-                    Param::text(is_error ? detail : std::string_view()), Param::of(at_us)});
-    if (!upd.ok()) return upd.take_error();
-    if (upd->empty()) {
-      auto exists = run(*driver_, "SELECT 1 FROM journal WHERE id = $1", {Param::of(id)});
-      if (!exists.ok()) return exists.take_error();
-      if (exists->empty()) {
-        return Error(StoreErrc::not_found, "journal " + std::to_string(id), "no such entry");
-      }
-      return false;
-    }
-    auto hist =
-        run(*driver_,
-            "INSERT INTO journal_history (journal_id, from_state, to_state, at_us, "
-            "detail) VALUES ($1, 'received', $2, $3, $4)",
-            {Param::of(id), Param::text(to_string(to)), Param::of(at_us), Param::text(detail)});
-    if (!hist.ok()) return hist.take_error();
-    for (const auto& item : items) {
-      if (auto r = enqueue(item, id, at); !r.ok()) return r.take_error();
-    }
-    return true;
+    const CommitView view{id, to, detail, items};
+    auto applied = commit_views(*driver_, std::span(&view, 1), at);
+    if (!applied.ok()) return applied.take_error();
+    return bool{(*applied)[0]};
+  });
+}
+
+Result<std::vector<bool>> Store::commit_processing_batch(std::span<const ProcessingCommit> batch,
+                                                         TimePoint at) {
+  if (batch.empty()) return std::vector<bool>{};
+  return in_tx<std::vector<bool>>([&]() -> Result<std::vector<bool>> {
+    std::vector<CommitView> views;
+    views.reserve(batch.size());
+    for (const ProcessingCommit& c : batch) views.push_back({c.id, c.to, c.detail, c.items});
+    return commit_views(*driver_, views, at);
   });
 }
 
@@ -798,6 +966,50 @@ Status Store::mark_delivered(const QueueItem& item, TimePoint at) {
     return leased_update(*driver_, item, lease_owner_,
                          "status = 'delivered', delivered_at_us = $3, last_error = $4",
                          Param::of(to_us(at)), Param::text(""));
+  });
+}
+
+Status Store::mark_delivered_batch(std::span<const QueueItem> items, TimePoint at) {
+  if (items.empty()) return {};
+  return in_tx<void>([&]() -> Status {
+    // Ascending ids: two stores never lock the same rows in opposite orders.
+    std::vector<QueueItemId> ids;
+    ids.reserve(items.size());
+    for (const QueueItem& item : items) ids.push_back(item.id);
+    std::sort(ids.begin(), ids.end());
+    if (auto twice = std::adjacent_find(ids.begin(), ids.end()); twice != ids.end()) {
+      return Error(StoreErrc::lease_lost, "queue item " + std::to_string(*twice),
+                   "listed twice in one mark_delivered_batch");
+    }
+    std::vector<Param> params;
+    params.reserve(2 + kMaxRows);
+    for (std::size_t offset = 0; offset < ids.size();) {
+      const std::size_t rest = ids.size() - offset;
+      const std::size_t rows = std::min(kMaxRows, std::bit_ceil(rest));
+      const std::size_t real = std::min(rows, rest);
+      params.assign({Param::of(to_us(at)), Param::text(lease_owner_)});
+      for (std::size_t k = 0; k < rows; ++k) {
+        params.push_back(Param::of(ids[offset + std::min(k, rest - 1)]));
+      }
+      auto upd = driver_->query(delivered_update().sql(rows), params);
+      if (!upd.ok()) return upd.take_error();
+      if (upd->size() != real) {
+        // Name the first that was not updated; the caller's transaction rolls the rest back.
+        QueueItemId lost = ids[offset];
+        for (std::size_t k = 0; k < real; ++k) {
+          const QueueItemId id = ids[offset + k];
+          if (std::none_of(upd->begin(), upd->end(),
+                           [&](const Row& row) { return to_int(row[0]) == id; })) {
+            lost = id;
+            break;
+          }
+        }
+        return Error(StoreErrc::lease_lost, "queue item " + std::to_string(lost),
+                     "not pending or not leased by this store");
+      }
+      offset += real;
+    }
+    return {};
   });
 }
 

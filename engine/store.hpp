@@ -122,6 +122,14 @@ struct NewQueueItem {
   std::string source{};  // the source of the message it comes from (file names); may be empty
 };
 
+// One entry of commit_processing_batch(): the entry's new state and its outbound items.
+struct ProcessingCommit {
+  JournalId id = 0;
+  MessageState to = MessageState::processed;
+  std::string detail;               // recorded in history; for errored/rejected: the entry's error
+  std::vector<NewQueueItem> items;  // enqueued only if the entry is applied
+};
+
 enum class QueueItemStatus : std::uint8_t { pending, delivered, dead };
 std::string_view to_string(QueueItemStatus status);
 
@@ -244,6 +252,15 @@ class Store {
   // (another worker or an earlier run processed it). not_found when there is no such entry.
   Result<bool> commit_processing(JournalId id, MessageState to, std::string_view detail,
                                  TimePoint at, std::span<const NewQueueItem> items);
+  // commit_processing for many entries in one transaction (joins an open one) and few statements:
+  // one UPDATE per 64 entries with the same new state and error (only those still `received`
+  // change), one multi-row INSERT per 64 history rows and per 64 queue items. Returns, in batch
+  // order, whether each entry was applied; an id listed twice is applied at most once (its first
+  // listing). Queue items get ascending ids in batch order (entry order, then item order), so FIFO
+  // per destination follows the batch. not_found (nothing written) when an id has no entry;
+  // bad_argument for an empty destination.
+  Result<std::vector<bool>> commit_processing_batch(std::span<const ProcessingCommit> batch,
+                                                    TimePoint at);
   // Claims up to `max` items from the destination's head, ascending id: the lowest pending id and
   // the ones right behind it, each due (not_before <= now) and not leased by another owner (or its
   // lease expired); stops at the first that is not, so item k+1 is never claimed without item k.
@@ -255,6 +272,10 @@ class Store {
   Result<std::optional<QueueItem>> next_due(std::string_view destination, TimePoint now,
                                             std::chrono::milliseconds lease);
   Status mark_delivered(const QueueItem& item, TimePoint at);
+  // mark_delivered for many items, one UPDATE per 64 items. Each must be pending and leased by
+  // this store (and listed once): lease_lost otherwise, and nothing of the batch is changed (the
+  // transaction, or the caller's it joined, rolls back).
+  Status mark_delivered_batch(std::span<const QueueItem> items, TimePoint at);
   // A failed attempt to try again at `next_at`: attempts + 1, last error kept, lease released.
   Status mark_retry(const QueueItem& item, TimePoint next_at, std::string_view error);
   // Gives up: dead letter with its last error (attempts + 1).

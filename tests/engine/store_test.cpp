@@ -1072,6 +1072,292 @@ TEST_P(StoreTest, MigrationTwoUpgradesAVersionOneDatabase) {
   EXPECT_EQ((*summary)[0].delivered, 1);
 }
 
+// --- batch forms of commit_processing and mark_delivered ---
+
+ProcessingCommit commit(JournalId id, MessageState to, std::string detail,
+                        std::vector<NewQueueItem> items = {}) {
+  return ProcessingCommit{id, to, std::move(detail), std::move(items)};
+}
+
+TEST_P(StoreTest, CommitProcessingBatchAppliesEntriesStillReceived) {
+  const JournalId routed = append_one(entry("m1", "C1", kT0));
+  const JournalId filtered = append_one(entry("m2", "C2", kT0));
+  const JournalId errored = append_one(entry("m3", "C3", kT0));
+  const JournalId done = append_one(entry("m4", "C4", kT0));
+  const JournalId last = append_one(entry("m5", "C5", kT0));
+  auto earlier = store_->commit_processing(done, MessageState::processed, "1 route", kT0, {});
+  ASSERT_TRUE(earlier.ok() && *earlier);
+
+  NewQueueItem routed_b = item("payer-blue", "r-b", kT0 + seconds(5), "claims");
+  routed_b.source = "lab-results";
+  const std::vector<ProcessingCommit> batch{
+      commit(routed, MessageState::processed, "2 routes",
+             {item("acme-lab", "r-a", kT0, "results"), routed_b}),
+      commit(filtered, MessageState::filtered, "no route matched"),
+      commit(errored, MessageState::errored, "PID-3 missing",
+             {item("acme-lab", "e-a", kT0)}),  // enqueued like any applied entry's
+      commit(done, MessageState::errored, "late", {item("acme-lab", "late", kT0)}),
+      commit(last, MessageState::processed, "1 route", {item("acme-lab", "l-a", kT0)}),
+      commit(routed, MessageState::filtered, "listed twice"),
+  };
+  const TimePoint at = kT0 + seconds(1);
+  auto applied = store_->commit_processing_batch(batch, at);
+  ASSERT_TRUE(applied.ok()) << applied.error().message();
+  EXPECT_EQ(*applied, (std::vector<bool>{true, true, true, false, true, false}));
+
+  auto state_of = [&](JournalId id) {
+    auto got = store_->get(id);
+    EXPECT_TRUE(got.ok() && got->has_value());
+    return got.ok() && got->has_value() ? **got : JournalEntry{};
+  };
+  EXPECT_EQ(state_of(routed).state, MessageState::processed);
+  EXPECT_EQ(state_of(routed).error, "");
+  EXPECT_EQ(state_of(routed).updated_at, at);
+  EXPECT_EQ(state_of(filtered).state, MessageState::filtered);
+  EXPECT_EQ(state_of(filtered).error, "");
+  EXPECT_EQ(state_of(errored).state, MessageState::errored);
+  EXPECT_EQ(state_of(errored).error, "PID-3 missing");
+  EXPECT_EQ(state_of(done).state, MessageState::processed);  // left alone
+  EXPECT_EQ(state_of(done).error, "");
+  EXPECT_EQ(state_of(done).updated_at, kT0);
+
+  auto expect_history = [&](JournalId id, MessageState to, const std::string& detail) {
+    auto h = store_->history(id);
+    ASSERT_TRUE(h.ok()) << h.error().message();
+    ASSERT_EQ(h->size(), 2u) << "entry " << id;
+    EXPECT_EQ((*h)[1].from, MessageState::received);
+    EXPECT_EQ((*h)[1].to, to);
+    EXPECT_EQ((*h)[1].detail, detail);
+    EXPECT_EQ((*h)[1].journal_id, id);
+  };
+  expect_history(routed, MessageState::processed, "2 routes");
+  expect_history(filtered, MessageState::filtered, "no route matched");
+  expect_history(errored, MessageState::errored, "PID-3 missing");
+  expect_history(done, MessageState::processed, "1 route");  // only the earlier commit
+  expect_history(last, MessageState::processed, "1 route");
+
+  QueueFilter all;
+  all.with_payload = true;
+  auto queued = store_->list_queue(all);
+  ASSERT_TRUE(queued.ok()) << queued.error().message();
+  // Ascending ids follow the batch: entry order, then item order; none for the entry left alone.
+  EXPECT_EQ(payloads(*queued), (std::vector<std::string>{"r-a", "r-b", "e-a", "l-a"}));
+  ASSERT_EQ(queued->size(), 4u);
+  for (std::size_t i = 1; i < queued->size(); ++i) {
+    EXPECT_LT((*queued)[i - 1].id, (*queued)[i].id);
+  }
+  EXPECT_EQ((*queued)[0].journal_id, routed);
+  EXPECT_EQ((*queued)[0].destination, "acme-lab");
+  EXPECT_EQ((*queued)[0].route, "results");
+  EXPECT_EQ((*queued)[0].status, QueueItemStatus::pending);
+  EXPECT_EQ((*queued)[0].attempts, 0);
+  EXPECT_EQ((*queued)[0].enqueued_at, at);
+  EXPECT_EQ((*queued)[1].journal_id, routed);
+  EXPECT_EQ((*queued)[1].destination, "payer-blue");
+  EXPECT_EQ((*queued)[1].route, "claims");
+  EXPECT_EQ((*queued)[1].source, "lab-results");
+  EXPECT_EQ((*queued)[1].not_before, kT0 + seconds(5));
+  EXPECT_EQ((*queued)[2].journal_id, errored);
+  EXPECT_EQ((*queued)[3].journal_id, last);
+  // FIFO per destination follows the batch.
+  EXPECT_EQ(claim("acme-lab", kT0 + seconds(5)).payload, "r-a");
+}
+
+TEST_P(StoreTest, CommitProcessingBatchOfManyChunksKeepsBatchOrder) {
+  constexpr std::size_t kEntries = 150;  // chunks of 64, 64, 16, 4 and 2 entries
+  std::vector<NewJournalEntry> entries;
+  for (std::size_t i = 0; i < kEntries; ++i) {
+    entries.push_back(entry("m" + std::to_string(i), "C" + std::to_string(i), kT0));
+  }
+  auto ids = store_->append(entries);
+  ASSERT_TRUE(ids.ok()) << ids.error().message();
+  // Every seventh entry was processed before: left alone, no items.
+  for (std::size_t i = 0; i < kEntries; i += 7) {
+    auto r = store_->commit_processing((*ids)[i], MessageState::filtered, "", kT0, {});
+    ASSERT_TRUE(r.ok() && *r);
+  }
+  std::vector<ProcessingCommit> batch;
+  std::vector<std::string> expected_payloads;
+  std::vector<bool> expected_applied;
+  for (std::size_t i = 0; i < kEntries; ++i) {
+    const std::string n = std::to_string(i);
+    batch.push_back(commit((*ids)[i], MessageState::processed, "2 routes",
+                           {item("acme-lab", n + "a", kT0), item("acme-lab", n + "b", kT0)}));
+    expected_applied.push_back(i % 7 != 0);
+    if (i % 7 != 0) expected_payloads.insert(expected_payloads.end(), {n + "a", n + "b"});
+  }
+  auto applied = store_->commit_processing_batch(batch, kT0 + seconds(1));
+  ASSERT_TRUE(applied.ok()) << applied.error().message();
+  EXPECT_EQ(*applied, expected_applied);
+
+  QueueFilter all;
+  all.with_payload = true;
+  all.limit = 1000;
+  auto queued = store_->list_queue(all);
+  ASSERT_TRUE(queued.ok()) << queued.error().message();
+  EXPECT_EQ(payloads(*queued), expected_payloads);
+  JournalFilter processed;
+  processed.state = MessageState::processed;
+  processed.limit = 1000;
+  auto listed = store_->list(processed);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->size(), expected_payloads.size() / 2);
+  auto h = store_->history((*ids)[kEntries - 1]);
+  ASSERT_TRUE(h.ok() && h->size() == 2u);
+  EXPECT_EQ((*h)[1].to, MessageState::processed);
+  EXPECT_EQ((*h)[1].detail, "2 routes");
+}
+
+TEST_P(StoreTest, EmptyBatchesChangeNothing) {
+  auto applied = store_->commit_processing_batch({}, kT0);
+  ASSERT_TRUE(applied.ok()) << applied.error().message();
+  EXPECT_TRUE(applied->empty());
+  EXPECT_TRUE(store_->mark_delivered_batch({}, kT0).ok());
+}
+
+TEST_P(StoreTest, CommitProcessingBatchFailureWritesNothing) {
+  const JournalId a = append_one(entry("m1", "C1", kT0));
+  const JournalId b = append_one(entry("m2", "C2", kT0));
+  std::vector<ProcessingCommit> unknown{
+      commit(a, MessageState::processed, "", {item("acme-lab", "a", kT0)}),
+      commit(987654, MessageState::processed, ""),
+  };
+  auto r = store_->commit_processing_batch(unknown, kT0);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.error().is(StoreErrc::not_found)) << r.error().message();
+
+  std::vector<ProcessingCommit> bad{
+      commit(a, MessageState::processed, "", {item("acme-lab", "a", kT0)}),
+      commit(b, MessageState::processed, "", {item("", "b", kT0)}),
+  };
+  r = store_->commit_processing_batch(bad, kT0);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.error().is(StoreErrc::bad_argument)) << r.error().message();
+
+  for (JournalId id : {a, b}) {
+    auto got = store_->get(id);
+    ASSERT_TRUE(got.ok() && got->has_value());
+    EXPECT_EQ((*got)->state, MessageState::received);
+    auto h = store_->history(id);
+    ASSERT_TRUE(h.ok());
+    EXPECT_EQ(h->size(), 1u);
+  }
+  EXPECT_TRUE(nothing_due("acme-lab", kT0));
+}
+
+TEST_P(StoreTest, CommitProcessingBatchJoinsAnOpenTransaction) {
+  const JournalId a = append_one(entry("m1", "C1", kT0));
+  Status s = store_->transact([&]() -> Status {
+    std::vector<ProcessingCommit> batch{
+        commit(a, MessageState::processed, "", {item("acme-lab", "a", kT0)})};
+    auto r = store_->commit_processing_batch(batch, kT0);
+    if (!r.ok()) return r.take_error();
+    EXPECT_EQ(*r, std::vector<bool>{true});
+    return Error(StoreErrc::bad_argument, "test", "roll back");
+  });
+  ASSERT_FALSE(s.ok());
+  auto got = store_->get(a);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->state, MessageState::received);
+  EXPECT_TRUE(nothing_due("acme-lab", kT0));
+}
+
+class MarkDeliveredBatchTest : public StoreTest {
+ protected:
+  // `n` items on acme-lab, in order.
+  void enqueue_items(std::size_t n) {
+    const JournalId id = append_one(entry("m", "C1", kT0));
+    std::vector<NewQueueItem> items;
+    for (std::size_t i = 0; i < n; ++i) items.push_back(item("acme-lab", std::to_string(i), kT0));
+    auto r = store_->commit_processing(id, MessageState::processed, "", kT0, items);
+    ASSERT_TRUE(r.ok() && *r);
+  }
+
+  std::vector<QueueItem> claim_batch(std::size_t max) {
+    auto r = store_->next_due_batch("acme-lab", kT0, kLease, max);
+    EXPECT_TRUE(r.ok()) << r.error().message();
+    return r.ok() ? std::move(*r) : std::vector<QueueItem>{};
+  }
+
+  std::vector<QueueItemStatus> statuses() {
+    QueueFilter all;
+    all.limit = 1000;
+    auto r = store_->list_queue(all);
+    EXPECT_TRUE(r.ok());
+    std::vector<QueueItemStatus> out;
+    if (r.ok()) {
+      for (const auto& q : *r) out.push_back(q.status);
+    }
+    return out;
+  }
+};
+
+TEST_P(MarkDeliveredBatchTest, MarksEveryItemDelivered) {
+  enqueue_items(100);  // chunks of 64, 32 and 4
+  auto claimed = claim_batch(100);
+  ASSERT_EQ(claimed.size(), 100u);
+  ASSERT_TRUE(store_->mark_delivered_batch(claimed, kT0 + seconds(1)).ok());
+  EXPECT_EQ(statuses(), std::vector<QueueItemStatus>(100, QueueItemStatus::delivered));
+  auto got = store_->get_queue_item(claimed[99].id);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->lease_owner, "");
+  EXPECT_TRUE(nothing_due("acme-lab", kT0 + seconds(1)));
+  auto stats = store_->queue_stats("acme-lab", kT0 + seconds(1));
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->depth, 0);
+}
+
+TEST_P(MarkDeliveredBatchTest, OneItemNotLeasedIsLeaseLostAndChangesNothing) {
+  enqueue_items(3);
+  auto claimed = claim_batch(2);
+  ASSERT_EQ(claimed.size(), 2u);
+  auto third = store_->get_queue_item(claimed[1].id + 1);
+  ASSERT_TRUE(third.ok() && third->has_value());
+  claimed.push_back(**third);  // pending, but never claimed
+  Status s = store_->mark_delivered_batch(claimed, kT0 + seconds(1));
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(s.error().is(StoreErrc::lease_lost)) << s.error().message();
+  EXPECT_EQ(statuses(), std::vector<QueueItemStatus>(3, QueueItemStatus::pending));
+
+  // Leased by another store: the same.
+  OpenOptions other_options;
+  other_options.lease_owner = "other-node";
+  auto other = open_store(url_, other_options);
+  ASSERT_TRUE(other.ok()) << other.error().message();
+  auto theirs = (*other)->next_due_batch("acme-lab", kT0 + kLease, kLease, 3);
+  ASSERT_TRUE(theirs.ok() && theirs->size() == 3u);
+  s = store_->mark_delivered_batch(*theirs, kT0 + kLease);
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(s.error().is(StoreErrc::lease_lost)) << s.error().message();
+  EXPECT_EQ(statuses(), std::vector<QueueItemStatus>(3, QueueItemStatus::pending));
+
+  // An item listed twice, and a rolled-back caller transaction.
+  ASSERT_TRUE((*other)->mark_delivered_batch(*theirs, kT0 + kLease).ok());
+  enqueue_items(2);
+  auto mine = claim_batch(2);
+  ASSERT_EQ(mine.size(), 2u);
+  std::vector<QueueItem> twice{mine[0], mine[1], mine[0]};
+  s = store_->mark_delivered_batch(twice, kT0);
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(s.error().is(StoreErrc::lease_lost)) << s.error().message();
+  s = store_->transact([&]() -> Status {
+    if (Status m = store_->mark_delivered_batch(mine, kT0); !m.ok()) return m;
+    return store_->mark_delivered(mine[0], kT0);  // already delivered: lease_lost
+  });
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(statuses(),
+            (std::vector<QueueItemStatus>{QueueItemStatus::delivered, QueueItemStatus::delivered,
+                                          QueueItemStatus::delivered, QueueItemStatus::pending,
+                                          QueueItemStatus::pending}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, MarkDeliveredBatchTest,
+                         ::testing::Values(Backend::sqlite, Backend::postgres),
+                         [](const ::testing::TestParamInfo<Backend>& param_info) {
+                           return param_info.param == Backend::sqlite ? std::string("sqlite")
+                                                                      : std::string("postgres");
+                         });
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values(Backend::sqlite, Backend::postgres),
                          [](const ::testing::TestParamInfo<Backend>& param_info) {
                            return param_info.param == Backend::sqlite ? std::string("sqlite")

@@ -293,6 +293,29 @@ TEST(Cli, CheckPrintsOkOrEveryError) {
   EXPECT_NE(missing.out.find("cannot read file"), std::string::npos);
 }
 
+TEST(Cli, MigrateStatsAndReplayWorkOnANewStore) {
+  TempDir dir;
+  const std::string store = "sqlite:" + (dir / "new.db").string();
+  RunResult status = run_process({engine(), "migrate", "--status", "--store", store}, dir);
+  EXPECT_EQ(status.status, 0) << status.err;
+  EXPECT_NE(status.out.find("1 pending"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("sqlite: 2 pending"), std::string::npos) << status.out;
+  RunResult migrate = run_process({engine(), "migrate", "--store", store}, dir);
+  EXPECT_EQ(migrate.status, 0) << migrate.err;
+  EXPECT_NE(migrate.out.find("2 applied, schema up to date"), std::string::npos) << migrate.out;
+  status = run_process({engine(), "migrate", "--status", "--store", store}, dir);
+  EXPECT_NE(status.out.find("sqlite: 0 pending"), std::string::npos) << status.out;
+
+  RunResult stats = run_process({engine(), "stats", "--json", "--store", store}, dir);
+  EXPECT_EQ(stats.status, 0) << stats.err;
+  EXPECT_NE(stats.out.find("\"destinations\":{}"), std::string::npos) << stats.out;
+  RunResult replay = run_process({engine(), "replay", "--message", "42", "--store", store}, dir);
+  EXPECT_EQ(replay.status, 1) << replay.out << replay.err;
+  EXPECT_NE(replay.out.find("message 42"), std::string::npos) << replay.out;
+  RunResult nothing = run_process({engine(), "replay", "--store", store}, dir);
+  EXPECT_EQ(nothing.status, 2) << "nothing named to replay";
+}
+
 TEST(Cli, CheckReportsAPortInUse) {
   TempDir dir;
   RunningEngine running(dir, engine_yaml());
