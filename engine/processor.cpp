@@ -232,7 +232,9 @@ void Processor::process(std::vector<Work>& batch) {
     const ProcessOutcome& outcome = d.routed.outcome;
     if (!d.applied) {
       ++delta.skipped;
-      if (batch[i].done) batch[i].done(ProcessOutcome{store::MessageState::processed, ""});
+      // Processed already, by a scan of this run with the same routes: routing is pure, so the
+      // recorded outcome is the one computed here.
+      if (batch[i].done) batch[i].done(outcome);
       continue;
     }
     switch (outcome.state) {

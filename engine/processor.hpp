@@ -40,8 +40,8 @@ struct ProcessOutcome {
 };
 
 // Called once per submitted entry after the transaction holding its outcome committed (or with
-// the error that kept it from committing; the entry is then still `received` and is retried by
-// the next scan).
+// the error that kept it from committing; the entry is then still `received` and its batch is
+// tried again after retry_pause).
 using ProcessCompletion = std::function<void(Result<ProcessOutcome>)>;
 
 struct ProcessorOptions {
