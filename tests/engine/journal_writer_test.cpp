@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "engine/store_driver.hpp"
+#include "tests/support/completions.hpp"
 #include "tests/support/test_store.hpp"
 
 // LeakSanitizer: libpqxx 6.4 leaks libpq's PGresult when BEGIN fails on a connection the server
@@ -61,76 +62,8 @@ NewJournalEntry entry(std::string control_id, std::string raw = "", TimePoint at
   return e;
 }
 
-// Records every completion; wait() returns once `n` were called or the deadline passed.
-class Collector {
- public:
-  explicit Collector(std::size_t n) : calls_(n, 0), results_(n) {}
-
-  Completion at(std::size_t i) {
-    return [this, i](Result<JournalReceipt> r) {
-      std::lock_guard lock(mutex_);
-      if (++calls_[i] == 1) results_[i].emplace(std::move(r));
-      ++done_;
-      cv_.notify_all();
-    };
-  }
-  bool wait(std::size_t n) {
-    std::unique_lock lock(mutex_);
-    return cv_.wait_for(lock, kDeadline, [&] { return done_ >= n; });
-  }
-  int calls(std::size_t i) {
-    std::lock_guard lock(mutex_);
-    return calls_[i];
-  }
-  std::size_t done() {
-    std::lock_guard lock(mutex_);
-    return done_;
-  }
-  // Call after wait().
-  const Result<JournalReceipt>& result(std::size_t i) { return *results_[i]; }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::vector<int> calls_;
-  std::vector<std::optional<Result<JournalReceipt>>> results_;
-  std::size_t done_ = 0;
-};
-
-// Holds the writer thread inside a completion until release(), so entries pile up in the queue.
-// Released at the latest when it goes out of scope (declare it after the writer), so a failed
-// assertion does not leave the writer blocked.
-class Latch {
- public:
-  Latch() = default;
-  Latch(const Latch&) = delete;
-  Latch& operator=(const Latch&) = delete;
-  ~Latch() { release(); }
-
-  Completion blocker() {
-    return [state = state_, released = released_](Result<JournalReceipt>) {
-      state->entered.set_value();
-      released.wait_for(kDeadline);
-    };
-  }
-  bool wait_entered() { return entered_.wait_for(kDeadline) == std::future_status::ready; }
-  void release() {
-    if (!released_flag_) {
-      released_flag_ = true;
-      state_->release.set_value();
-    }
-  }
-
- private:
-  struct State {
-    std::promise<void> entered;
-    std::promise<void> release;
-  };
-  std::shared_ptr<State> state_ = std::make_shared<State>();
-  std::future<void> entered_ = state_->entered.get_future();
-  std::shared_future<void> released_ = state_->release.get_future().share();
-  bool released_flag_ = false;
-};
+using Collector = test::CompletionRecorder<JournalReceipt>;
+using Latch = test::CompletionLatch<JournalReceipt>;
 
 // Wraps a real driver; fails commits (or a journal INSERT of more than one entry: the store
 // inserts a batch's rows in one multi-row statement) while told to.

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "engine/store_driver.hpp"
+#include "tests/support/completions.hpp"
 #include "tests/support/test_store.hpp"
 
 namespace hims::engine {
@@ -170,75 +171,8 @@ TEST(RouteMessage, PayloadHasCrTerminators) {
 
 // --- Processor -----------------------------------------------------------------------------
 
-// Records every completion; wait() returns once `n` were called or the deadline passed.
-class Outcomes {
- public:
-  explicit Outcomes(std::size_t n) : calls_(n, 0), results_(n) {}
-
-  ProcessCompletion at(std::size_t i) {
-    return [this, i](Result<ProcessOutcome> r) {
-      std::lock_guard lock(mutex_);
-      if (++calls_[i] == 1) results_[i].emplace(std::move(r));
-      ++done_;
-      cv_.notify_all();
-    };
-  }
-  bool wait(std::size_t n) {
-    std::unique_lock lock(mutex_);
-    return cv_.wait_for(lock, kDeadline, [&] { return done_ >= n; });
-  }
-  int calls(std::size_t i) {
-    std::lock_guard lock(mutex_);
-    return calls_[i];
-  }
-  std::size_t done() {
-    std::lock_guard lock(mutex_);
-    return done_;
-  }
-  // Call after wait().
-  const Result<ProcessOutcome>& result(std::size_t i) { return *results_[i]; }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::vector<int> calls_;
-  std::vector<std::optional<Result<ProcessOutcome>>> results_;
-  std::size_t done_ = 0;
-};
-
-// Holds the processing thread inside a completion until release() (at the latest when it goes
-// out of scope: declare it after the Processor).
-class Latch {
- public:
-  Latch() = default;
-  Latch(const Latch&) = delete;
-  Latch& operator=(const Latch&) = delete;
-  ~Latch() { release(); }
-
-  ProcessCompletion blocker() {
-    return [state = state_, released = released_](Result<ProcessOutcome>) {
-      state->entered.set_value();
-      released.wait_for(kDeadline);
-    };
-  }
-  bool wait_entered() { return entered_.wait_for(kDeadline) == std::future_status::ready; }
-  void release() {
-    if (!released_flag_) {
-      released_flag_ = true;
-      state_->release.set_value();
-    }
-  }
-
- private:
-  struct State {
-    std::promise<void> entered;
-    std::promise<void> release;
-  };
-  std::shared_ptr<State> state_ = std::make_shared<State>();
-  std::future<void> entered_ = state_->entered.get_future();
-  std::shared_future<void> released_ = state_->release.get_future().share();
-  bool released_flag_ = false;
-};
+using Outcomes = test::CompletionRecorder<ProcessOutcome>;
+using Latch = test::CompletionLatch<ProcessOutcome>;
 
 // Every call of on_enqueued, in order.
 class Enqueued {
