@@ -1,5 +1,7 @@
 #include "engine/journal_writer.hpp"
 
+#include <algorithm>
+
 #include <cassert>
 #include <exception>
 #include <string>
@@ -98,6 +100,18 @@ JournalWriter::~JournalWriter() { stop(); }
 
 Status JournalWriter::submit(store::NewJournalEntry entry, Completion done) {
   const std::size_t bytes = entry_bytes(entry);
+  return enqueue(Pending{std::move(entry), std::move(done), bytes, std::nullopt});
+}
+
+Status JournalWriter::submit(store::NewJournalEntry entry, InlineProcessing processing,
+                             Completion done) {
+  std::size_t bytes = entry_bytes(entry);
+  for (const store::NewQueueItem& item : processing.items) bytes += item.payload.size();
+  return enqueue(Pending{std::move(entry), std::move(done), bytes, std::move(processing)});
+}
+
+Status JournalWriter::enqueue(Pending pending) {
+  const std::size_t bytes = pending.bytes;
   if (bytes > options_.max_queue_bytes) {
     return Error(JournalErrc::too_large, "journal queue",
                  "entry of " + std::to_string(bytes) + " bytes exceeds max_queue_bytes " +
@@ -113,7 +127,7 @@ Status JournalWriter::submit(store::NewJournalEntry entry, Completion done) {
                        " bytes queued (limits " + std::to_string(options_.max_queue_entries) +
                        ", " + std::to_string(options_.max_queue_bytes) + ")");
     }
-    queue_.push_back(Pending{std::move(entry), std::move(done), bytes});
+    queue_.push_back(std::move(pending));
     queued_bytes_ += bytes;
     metrics_.queue_depth.set(static_cast<double>(queue_.size()));
   }
@@ -218,6 +232,8 @@ void JournalWriter::commit(std::vector<Pending>& batch) {
   std::vector<JournalId> ids(n, 0);
   std::vector<std::size_t> rows;  // batch index of each inserted entry
   std::vector<store::NewJournalEntry> entries;
+  std::vector<std::size_t> processed_rows;  // batch index of each entry processed inline
+  std::vector<std::string> enqueued;        // destinations that got items
   const auto started = std::chrono::steady_clock::now();
   Status status = [&]() -> Status {
     try {
@@ -256,6 +272,28 @@ void JournalWriter::commit(std::vector<Pending>& batch) {
                            std::to_string(rows.size()) + " entries");
         }
         for (std::size_t k = 0; k < rows.size(); ++k) ids[rows[k]] = (*appended)[k];
+        // Processing decided at the source commits with the entries (one fsync for both). The
+        // items are moved in: on failure the batch fails as a whole anyway.
+        std::vector<store::ProcessingCommit> commits;
+        for (std::size_t k = 0; k < rows.size(); ++k) {
+          const std::size_t i = rows[k];
+          auto& p = batch[i].processing;
+          if (!p || entries[k].state != store::MessageState::received) continue;
+          commits.push_back(
+              store::ProcessingCommit{ids[i], p->state, std::move(p->detail), std::move(p->items)});
+          processed_rows.push_back(i);
+        }
+        if (!commits.empty()) {
+          for (const store::ProcessingCommit& c : commits) {
+            for (const store::NewQueueItem& item : c.items) {
+              if (std::find(enqueued.begin(), enqueued.end(), item.destination) == enqueued.end()) {
+                enqueued.push_back(item.destination);
+              }
+            }
+          }
+          auto applied = store_->commit_processing_batch(commits, now);
+          if (!applied.ok()) return applied.take_error();
+        }
         return {};
       });
     } catch (const std::exception& e) {  // the store converts; this keeps the thread alive
@@ -313,13 +351,19 @@ void JournalWriter::commit(std::vector<Pending>& batch) {
       raws[rows[k]] = std::move(entries[k].raw);
     }
   }
+  std::vector<bool> processed(n, false);
+  if (status.ok()) {
+    for (std::size_t i : processed_rows) processed[i] = true;
+    if (!enqueued.empty() && options_.on_enqueued) options_.on_enqueued(enqueued);
+  }
   for (std::size_t i = 0; i < n; ++i) {
     if (!status.ok()) {
       complete(batch[i].done, status.error());
     } else if (earlier[i]) {
-      complete(batch[i].done, JournalReceipt{*earlier[i], earlier[i], {}});
+      complete(batch[i].done, JournalReceipt{*earlier[i], earlier[i], {}, false});
     } else {
-      complete(batch[i].done, JournalReceipt{ids[i], std::nullopt, std::move(raws[i])});
+      complete(batch[i].done,
+               JournalReceipt{ids[i], std::nullopt, std::move(raws[i]), processed[i]});
     }
   }
 }

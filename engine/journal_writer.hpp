@@ -48,6 +48,17 @@ struct JournalReceipt {
   store::JournalId id = 0;
   std::optional<store::JournalId> duplicate_of;
   std::string raw;  // the journaled bytes, handed back for processing; empty for a duplicate
+  // The entry's processing (InlineProcessing) committed with it: it is not `received` any more.
+  bool processed = false;
+};
+
+// What processing decided for a message before it was journaled (routing on the source's own
+// thread): committed in the same transaction as the entry and its history, so an accepted
+// message and its queue items become durable together with one fsync (DESIGN.md 5.2).
+struct InlineProcessing {
+  store::MessageState state = store::MessageState::processed;
+  std::string detail;
+  std::vector<store::NewQueueItem> items;
 };
 
 // A move-only callable void(Result<JournalReceipt>) (std::move_only_function is C++23).
@@ -98,6 +109,9 @@ struct JournalWriterOptions {
   // in duplicate_window_by_source uses its own window instead.
   std::chrono::seconds duplicate_window{0};
   std::map<std::string, std::chrono::seconds, std::less<>> duplicate_window_by_source;
+  // Called on the writer thread after a commit that queued items, with their destinations (to
+  // wake the delivery workers).
+  std::function<void(const std::vector<std::string>& destinations)> on_enqueued;
   // `now` for the duplicate window (tests inject a fixed clock).
   std::function<store::TimePoint()> clock = [] { return store::Clock::now(); };
   // Optional: counters, histograms and the queue gauge are registered here.
@@ -128,6 +142,10 @@ class JournalWriter {
   // nothing of it is committed). Error (queue_full, too_large, stopped): `done` is never called.
   // Never blocks on the store.
   [[nodiscard]] Status submit(store::NewJournalEntry entry, Completion done);
+  // The same, with the message's processing decided already: applied in the entry's transaction
+  // (not for a duplicate, which is not journaled again). Only for entries submitted `received`.
+  [[nodiscard]] Status submit(store::NewJournalEntry entry, InlineProcessing processing,
+                              Completion done);
 
   // Stops accepting, commits and completes everything already queued, joins the writer thread.
   // Idempotent; concurrent callers all return after the join.
@@ -144,7 +162,9 @@ class JournalWriter {
     store::NewJournalEntry entry;
     Completion done;
     std::size_t bytes = 0;
+    std::optional<InlineProcessing> processing;
   };
+  Status enqueue(Pending pending);
   struct Instruments {
     metrics::Counter journaled;
     metrics::Counter duplicates;

@@ -68,46 +68,65 @@ RoutedMessage route_message(const Router& router, std::string_view source, std::
   return out;
 }
 
-struct Processor::Instruments {
-  metrics::Counter processed;
-  metrics::Counter filtered;
-  metrics::Counter errored;
-  std::vector<metrics::Counter> route_received;  // per route index
-  std::vector<metrics::Counter> route_queued;
-  metrics::Histogram commit_latency;
-
-  Instruments(metrics::Registry* registry, const Router& router) {
-    if (registry == nullptr) return;
-    auto outcome = registry->counter("hims_processed_total",
-                                     "Journal entries processed, by outcome (processed: routed "
-                                     "and queued; filtered: no route matched; errored).",
-                                     {"outcome"});
-    processed = outcome.with({"processed"});
-    filtered = outcome.with({"filtered"});
-    errored = outcome.with({"errored"});
-    auto received = registry->counter("hims_route_received_total",
-                                      "Messages that matched the route.", {"route"});
-    auto queued = registry->counter("hims_route_queued_total",
-                                    "Items queued to the route's destinations.", {"route"});
-    for (std::size_t i = 0; i < router.size(); ++i) {
-      const std::string name(router.name(i));
-      route_received.push_back(received.with({name}));
-      route_queued.push_back(queued.with({name}));
-    }
-    commit_latency = registry
-                         ->histogram("hims_processing_commit_latency_seconds",
-                                     "One processing transaction (states and queue items).",
-                                     metrics::latency_buckets())
-                         .with({});
+ProcessingMetrics::ProcessingMetrics(metrics::Registry* registry, const Router& router) {
+  if (registry == nullptr) return;
+  auto outcome = registry->counter("hims_processed_total",
+                                   "Journal entries processed, by outcome (processed: routed "
+                                   "and queued; filtered: no route matched; errored).",
+                                   {"outcome"});
+  processed_ = outcome.with({"processed"});
+  filtered_ = outcome.with({"filtered"});
+  errored_ = outcome.with({"errored"});
+  auto received =
+      registry->counter("hims_route_received_total", "Messages that matched the route.", {"route"});
+  auto queued = registry->counter("hims_route_queued_total",
+                                  "Items queued to the route's destinations.", {"route"});
+  for (std::size_t i = 0; i < router.size(); ++i) {
+    const std::string name(router.name(i));
+    route_received_.push_back(received.with({name}));
+    route_queued_.push_back(queued.with({name}));
+    route_names_.push_back(name);
   }
-};
+}
+
+void ProcessingMetrics::count(const RoutedMessage& routed) const {
+  switch (routed.outcome.state) {
+    case store::MessageState::processed:
+      processed_.inc();
+      break;
+    case store::MessageState::filtered:
+      filtered_.inc();
+      break;
+    default:
+      errored_.inc();
+      break;
+  }
+  for (const std::uint32_t route : routed.routes) {
+    if (route < route_received_.size()) route_received_[route].inc();
+  }
+  for (const store::NewQueueItem& item : routed.items) {
+    for (const std::uint32_t route : routed.routes) {
+      if (route < route_queued_.size() && route_names_[route] == item.route) {
+        route_queued_[route].inc();
+        break;
+      }
+    }
+  }
+}
 
 Processor::Processor(std::unique_ptr<store::Store> store, std::shared_ptr<const Router> router,
                      ProcessorOptions options)
     : store_(std::move(store)),
       router_(std::move(router)),
       options_(std::move(options)),
-      metrics_(std::make_unique<Instruments>(options_.metrics, *router_)) {
+      counters_(options_.metrics, *router_) {
+  if (options_.metrics != nullptr) {
+    commit_latency_ = options_.metrics
+                          ->histogram("hims_processing_commit_latency_seconds",
+                                      "One processing transaction (states and queue items).",
+                                      metrics::latency_buckets())
+                          .with({});
+  }
   options_.max_batch = std::max<std::size_t>(options_.max_batch, 1);
   thread_ = std::thread([this] { run(); });
 }
@@ -207,7 +226,7 @@ void Processor::process(std::vector<Work>& batch) {
       decided[i].applied = (*applied)[i];
     }
     if (committed.ok()) {
-      metrics_->commit_latency.observe(std::chrono::steady_clock::now() - started);
+      commit_latency_.observe(std::chrono::steady_clock::now() - started);
       break;
     }
     {
@@ -237,37 +256,24 @@ void Processor::process(std::vector<Work>& batch) {
       if (batch[i].done) batch[i].done(outcome);
       continue;
     }
+    counters_.count(d.routed);
     switch (outcome.state) {
       case store::MessageState::processed:
         ++delta.processed;
-        metrics_->processed.inc();
         break;
       case store::MessageState::filtered:
         ++delta.filtered;
-        metrics_->filtered.inc();
         break;
       default:
         ++delta.errored;
-        metrics_->errored.inc();
         log::warn("message errored", {{"source", batch[i].source},
                                       {"journal_id", static_cast<std::int64_t>(batch[i].id)},
                                       {"error", outcome.detail}});
         break;
     }
-    for (const std::uint32_t route : d.routed.routes) {
-      if (route < metrics_->route_received.size()) metrics_->route_received[route].inc();
-    }
     for (const store::NewQueueItem& item : d.routed.items) {
       if (std::find(woken.begin(), woken.end(), item.destination) == woken.end()) {
         woken.push_back(item.destination);
-      }
-    }
-    for (const store::NewQueueItem& item : d.routed.items) {
-      for (const std::uint32_t route : d.routed.routes) {
-        if (route < metrics_->route_queued.size() && router.name(route) == item.route) {
-          metrics_->route_queued[route].inc();
-          break;
-        }
       }
     }
     if (batch[i].done) batch[i].done(outcome);

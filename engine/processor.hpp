@@ -67,6 +67,24 @@ struct RoutedMessage {
 RoutedMessage route_message(const Router& router, std::string_view source, std::string_view raw,
                             store::TimePoint not_before);
 
+// The processing counters (docs/metrics.md): outcomes, and per route the messages taken and the
+// items queued. Shared by the processor and by routing done at the source (run), so both count
+// into the same series. Thread-safe (relaxed atomics).
+class ProcessingMetrics {
+ public:
+  ProcessingMetrics(metrics::Registry* registry, const Router& router);  // null: counts nothing
+  // Once the outcome is committed.
+  void count(const RoutedMessage& routed) const;
+
+ private:
+  metrics::Counter processed_;
+  metrics::Counter filtered_;
+  metrics::Counter errored_;
+  std::vector<metrics::Counter> route_received_;  // per route index
+  std::vector<metrics::Counter> route_queued_;
+  std::vector<std::string> route_names_;
+};
+
 class Processor {
  public:
   struct Stats {
@@ -98,7 +116,6 @@ class Processor {
     std::string raw;
     ProcessCompletion done;
   };
-  struct Instruments;
 
   void run();
   void process(std::vector<Work>& batch);
@@ -107,7 +124,8 @@ class Processor {
   std::unique_ptr<store::Store> store_;  // processing thread only
   std::shared_ptr<const Router> router_;
   ProcessorOptions options_;
-  std::unique_ptr<Instruments> metrics_;
+  ProcessingMetrics counters_;
+  metrics::Histogram commit_latency_;
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

@@ -195,7 +195,9 @@ Result<std::unique_ptr<Driver>> open_sqlite_driver(std::string_view path,
   if (mode->empty() || !(*mode)[0][0] || *(*mode)[0][0] != "wal") {
     return Error(StoreErrc::cannot_open, file.string(), "cannot switch the database to WAL mode");
   }
-  for (const char* pragma : {"PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
+  // temp_store: sorts and temporary b-trees in memory, not a temp file created per commit.
+  for (const char* pragma :
+       {"PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON", "PRAGMA temp_store=MEMORY"}) {
     if (auto s = driver->exec(pragma); !s.ok()) {
       return Error(StoreErrc::cannot_open, file.string(), s.error().message());
     }

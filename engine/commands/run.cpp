@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -95,6 +96,8 @@ struct SourceContext {
   std::shared_ptr<const Acknowledger> acknowledger;
   AckMode ack_mode = AckMode::on_commit;
   SourceInstruments metrics;
+  std::shared_ptr<const Router> router;
+  std::shared_ptr<const ProcessingMetrics> processing;
 };
 
 // What the completion of one journal submit needs to answer the message.
@@ -198,18 +201,35 @@ adapters::MllpHandler make_handler(std::shared_ptr<const SourceContext> ctx, Jou
     // The content hash (duplicate check, journal column) on this I/O thread, not the writer's.
     entry.content_hash = store::sha256_hex(entry.raw);
 
-    Status submitted =
-        writer.submit(std::move(entry), [ctx, pending, &processor](Result<JournalReceipt> receipt) {
+    if (!a.accepted) {
+      Status submitted =
+          writer.submit(std::move(entry), [ctx, pending](Result<JournalReceipt> receipt) {
+            if (!receipt.ok()) {
+              answer_not_stored(*ctx, *pending, receipt.error());
+              return;
+            }
+            log_answer(*pending, *receipt);
+            ctx->metrics.rejected.inc();
+            send_ack(*ctx, *pending, pending->ack.ack);
+          });
+      if (!submitted.ok()) answer_not_stored(*ctx, *pending, submitted.error());
+      return;
+    }
+    // Routing here, on this I/O thread: the journal writer commits the entry, its new state and
+    // its queue items in one transaction (DESIGN.md 5.2), so on-processed costs no extra commit.
+    auto routed =
+        std::make_shared<RoutedMessage>(route_message(*ctx->router, entry.source, entry.raw, now));
+    InlineProcessing processing{routed->outcome.state, routed->outcome.detail,
+                                std::move(routed->items)};
+    routed->items.clear();
+    Status submitted = writer.submit(
+        std::move(entry), std::move(processing),
+        [ctx, pending, routed, &processor](Result<JournalReceipt> receipt) {
           if (!receipt.ok()) {
             answer_not_stored(*ctx, *pending, receipt.error());
             return;
           }
           log_answer(*pending, *receipt);
-          if (!pending->ack.accepted) {
-            ctx->metrics.rejected.inc();
-            send_ack(*ctx, *pending, pending->ack.ack);
-            return;
-          }
           // A duplicate (DESIGN 5a) gets the same answer again (same bytes, same verdict) and is
           // not processed twice.
           if (receipt->duplicate_of) {
@@ -217,6 +237,19 @@ adapters::MllpHandler make_handler(std::shared_ptr<const SourceContext> ctx, Jou
             send_ack(*ctx, *pending, pending->ack.ack);
             return;
           }
+          if (receipt->processed) {
+            ctx->processing->count(*routed);
+            if (ctx->ack_mode == AckMode::on_processed &&
+                routed->outcome.state == store::MessageState::errored) {
+              answer_error(*ctx, *pending,
+                           "the message could not be processed: " + routed->outcome.detail,
+                           "message errored", routed->outcome.detail);
+              return;
+            }
+            send_ack(*ctx, *pending, pending->ack.ack);
+            return;
+          }
+          // Journaled but not processed with it: the processor takes it.
           if (ctx->ack_mode == AckMode::on_commit) {
             send_ack(*ctx, *pending, pending->ack.ack);
             processor.submit(receipt->id, pending->source, std::move(receipt->raw), {});
@@ -242,10 +275,12 @@ adapters::MllpHandler make_handler(std::shared_ptr<const SourceContext> ctx, Jou
 }
 
 // The journal writer every source submits to, with each source's duplicate window.
-Result<std::unique_ptr<JournalWriter>> open_writer(const Config& config,
-                                                   metrics::Registry& registry) {
+Result<std::unique_ptr<JournalWriter>> open_writer(
+    const Config& config, metrics::Registry& registry,
+    std::function<void(const std::vector<std::string>&)> on_enqueued) {
   JournalWriterOptions options;
   options.metrics = &registry;
+  options.on_enqueued = std::move(on_enqueued);
   for (const MllpSourceConfig& source : config.sources) {
     options.duplicate_window_by_source.emplace(
         source.id, std::chrono::duration_cast<std::chrono::seconds>(source.duplicate_window));
@@ -446,7 +481,12 @@ int run_command(const RunOptions& options) {
   adapters::IoRuntime runtime(io_thread_count());
   // Between the two: completions post ACKs into the runtime's io_context, so the writer stops
   // (draining) before it is destroyed, and after the servers that submit to them.
-  auto opened = open_writer(config, registry);
+  // Declared before the writer, which wakes it after commits that queued items (and is
+  // destroyed first).
+  std::unique_ptr<DeliveryService> delivery;
+  auto opened = open_writer(config, registry, [&delivery](const std::vector<std::string>& d) {
+    if (delivery) delivery->wake(d);
+  });
   if (!opened.ok()) {
     log::error("store cannot be opened",
                {{"store", redact_store_url(config.store)}, {"error", opened.error().message()}});
@@ -455,7 +495,8 @@ int run_command(const RunOptions& options) {
   std::unique_ptr<JournalWriter> writer = std::move(*opened);
   log::info("journal open", {{"store", redact_store_url(config.store)}});
 
-  // Delivery first (the processor wakes it), then the processor (the writer feeds it).
+  // Delivery (the writer and the processor wake it), then the processor: it routes what is left
+  // `received` (recovery, replays); sources route the messages they take themselves.
   auto specs = open_destinations(config);
   if (!specs.ok()) {
     log::error("destination cannot start", {{"error", specs.error().message()}});
@@ -471,7 +512,7 @@ int run_command(const RunOptions& options) {
         {{"store", redact_store_url(config.store)}, {"error", delivery_started.error().message()}});
     return kExitUsage;
   }
-  std::unique_ptr<DeliveryService> delivery = std::move(*delivery_started);
+  delivery = std::move(*delivery_started);
   auto processor_store = store::open_store(config.store, worker_store_options(config));
   if (!processor_store.ok()) {
     log::error(
@@ -487,6 +528,7 @@ int run_command(const RunOptions& options) {
   };
   auto processor = std::make_unique<Processor>(std::move(*processor_store), router,
                                                std::move(processor_options));
+  auto processing_metrics = std::make_shared<const ProcessingMetrics>(&registry, *router);
 
   const std::string prefix = control_id_prefix_for(std::chrono::system_clock::now());
   Listeners listeners;
@@ -495,7 +537,7 @@ int run_command(const RunOptions& options) {
     auto ctx = std::make_shared<const SourceContext>(SourceContext{
         std::make_shared<const Acknowledger>(source.ack, source.max_message_size,
                                              prefix + std::to_string(listeners.mllp.size())),
-        source.ack_mode, SourceInstruments(registry, source.id)});
+        source.ack_mode, SourceInstruments(registry, source.id), router, processing_metrics});
     auto server = adapters::MllpServer::start(runtime.context(), server_config(source),
                                               make_handler(std::move(ctx), *writer, *processor));
     if (!server) {
