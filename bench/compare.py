@@ -5,6 +5,7 @@
                                         in the peers' format (bench, lib, mode, msgs_per_s, ...)
   compare.py hl7 RESULTS.jsonl          median table of parse runs + ratios (markdown)
   compare.py mllp RESULTS.jsonl         median table of MLLP runs + ratios (markdown)
+  compare.py durable RESULTS.jsonl      run_durable.sh: per mode and C, the half-rate runs, ratios
 """
 import argparse
 import json
@@ -127,6 +128,67 @@ def mllp(args):
             print(f"| hims / {s} | {cl} | " + " | ".join(cells) + " |")
 
 
+def durable(args):
+    rows = [r for r in load(args.file) if r.get("bench") == "mllp"]
+    fails = [r for r in load(args.file) if "failed" in r]
+    order = {"sqlite": 0, "postgres": 1, "pass": 2, "peer": 3}
+    closed = defaultdict(list)
+    half = defaultdict(list)
+    for r in rows:
+        (half if "@" in r["mode"] else closed)[(r["mode"].split("@")[0], r["conns"])].append(r)
+
+    def mcol(g, key, digits=0):
+        return fmt(med([r.get(key) for r in g]), digits)
+
+    print("| mode | store | C | runs | msgs/s (median) | min–max | p50 ms | p99 ms | max ms "
+          "| server CPU % | journaled/s | delivered/s | queue at end | bad ACKs | errors "
+          "| RSS MB | load avg |")
+    print("|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    medians = {}
+    for key in sorted(closed, key=lambda k: (order.get(k[0], 9), k[0], k[1])):
+        g = closed[key]
+        m = med([r["msgs_per_s"] for r in g])
+        medians[key] = m
+        rss = med([r.get("server_rss_kb") for r in g])
+        loads = [r.get("loadavg") for r in g if r.get("loadavg") is not None]
+        print(f"| {key[0]} | {g[0].get('store', '–')} | {key[1]} | {len(g)} | {fmt(m)} | "
+              f"{fmt(min(r['msgs_per_s'] for r in g))}–{fmt(max(r['msgs_per_s'] for r in g))} | "
+              f"{mcol(g, 'p50_ms', 3)} | {mcol(g, 'p99_ms', 3)} | {mcol(g, 'max_ms', 2)} | "
+              f"{mcol(g, 'server_cpu_pct')} | {mcol(g, 'journaled_per_s')} | "
+              f"{mcol(g, 'delivered_per_s')} | {mcol(g, 'queue_depth_end')} | "
+              f"{sum(r.get('bad_acks', 0) for r in g)} | "
+              f"{sum(r.get('socket_errors', 0) + r.get('closed_by_server', 0) for r in g)} | "
+              f"{fmt(rss / 1024 if rss else None, 0)} | "
+              f"{min(loads) if loads else '–'}–{max(loads) if loads else '–'} |")
+    if half:
+        print()
+        print("| mode | C | runs | paced at msgs/s | achieved msgs/s | p50 ms | p99 ms | p99.9 ms "
+              "| max ms | late sends | server CPU % | bad ACKs |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for key in sorted(half, key=lambda k: (order.get(k[0], 9), k[1])):
+            g = half[key]
+            print(f"| {key[0]} | {key[1]} | {len(g)} | {mcol(g, 'rate')} | {mcol(g, 'msgs_per_s')} | "
+                  f"{mcol(g, 'p50_ms', 3)} | {mcol(g, 'p99_ms', 3)} | {mcol(g, 'p999_ms', 3)} | "
+                  f"{mcol(g, 'max_ms', 2)} | {mcol(g, 'late_sends')} | "
+                  f"{mcol(g, 'server_cpu_pct')} | {sum(r.get('bad_acks', 0) for r in g)} |")
+    conns = sorted({k[1] for k in closed})
+    ours = [m for m in ("sqlite", "postgres", "pass") if any(k[0] == m for k in closed)]
+    if any(k[0] == "peer" for k in closed) and ours:
+        print()
+        print("| ours / simple-hl7 (msgs/s medians) | " + " | ".join(f"C={c}" for c in conns) + " |")
+        print("|---|" + "---:|" * len(conns))
+        for o in ours:
+            cells = []
+            for c in conns:
+                a, b = medians.get((o, c)), medians.get(("peer", c))
+                cells.append(f"{a / b:,.2f}×" if a and b else "–")
+            print(f"| hims {o} | " + " | ".join(cells) + " |")
+    if fails:
+        print()
+        for f in fails:
+            print(f"- failed: {json.dumps(f)}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -135,8 +197,9 @@ def main():
     g.add_argument("--rep", type=int, default=1)
     sub.add_parser("hl7").add_argument("file")
     sub.add_parser("mllp").add_argument("file")
+    sub.add_parser("durable").add_argument("file")
     args = ap.parse_args()
-    {"gbench": gbench, "hl7": hl7, "mllp": mllp}[args.cmd](args)
+    {"gbench": gbench, "hl7": hl7, "mllp": mllp, "durable": durable}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 // Closed-loop MLLP load generator for any MLLP server on the loopback interface.
 //
 //   mllp_load --port N [--host 127.0.0.1] [--connections 8] [--duration 10s] [--warmup 2s]
-//             [--file corpus.txt] [--messages 2000] [--threads 1] [--label NAME] [--json]
+//             [--file corpus.txt] [--messages 2000] [--threads 1] [--rate 0] [--label NAME]
+//             [--json]
 //
 // Opens C persistent TCP connections; each has one message in flight: it writes a framed message
 // (<VT>msg<FS><CR>), waits for the whole reply frame, checks that it is an ACK (a segment starting
@@ -12,6 +13,11 @@
 // (in-flight messages get at most 2 s to finish, uncounted). Latency: from the write to the arrival
 // of the last byte of the ACK. Throughput counts HL7 bytes sent (without the MLLP envelope), as
 // the peers' client does. Exit status 0 when every ACK was right and no socket failed.
+//
+// --rate R (messages/s over all connections; 0, the default, is closed loop) paces the sends:
+// connection i sends its k-th message at t0 + (i + k*C)/R, or as soon as its previous ACK arrives
+// when that is later. Latency is then measured from the scheduled time, not the write, so a
+// server that falls behind is charged for the queueing it causes (no coordinated omission).
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -19,6 +25,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <charconv>
 #include <chrono>
@@ -62,6 +69,7 @@ struct Options {
   std::string file = HIMS_BENCH_HL7_CORPUS;
   std::size_t messages = 2000;
   int threads = 1;
+  double rate = 0;  // messages/s over all connections; 0: closed loop
   std::string label;
   bool json = false;
 };
@@ -182,6 +190,9 @@ enum Phase : int { warming = 0, measuring = 1, stopping = 2 };
 
 struct Shared {
   const Workload* work = nullptr;
+  Clock::duration period{0};  // --rate: time between two sends of one connection; 0: closed loop
+  Clock::time_point epoch;    // --rate: the schedule's origin
+  int connections = 1;
   std::atomic<int> phase{warming};
   std::atomic<int> in_flight{0};
   std::atomic<int> connected{0};
@@ -195,13 +206,18 @@ struct Stats {
   std::uint64_t bad_acks = 0;
   std::uint64_t socket_errors = 0;
   std::uint64_t closed_by_server = 0;
+  std::uint64_t late_sends = 0;  // --rate, measured: sent more than 1 ms after the schedule
   std::string first_bad;
 };
 
 class Connection {
  public:
-  Connection(asio::io_context& io, Shared& shared, Stats& stats, std::size_t first)
-      : socket_(io), shared_(shared), stats_(stats), next_(first) {}
+  Connection(asio::io_context& io, Shared& shared, Stats& stats, std::size_t first, int index)
+      : socket_(io), timer_(io), shared_(shared), stats_(stats), next_(first) {
+    if (shared_.period.count() != 0) {
+      due_ = shared_.epoch + shared_.period * index / shared_.connections;
+    }
+  }
 
   void start(const tcp::endpoint& endpoint) {
     socket_.async_connect(endpoint, [this](const boost::system::error_code& ec) {
@@ -212,12 +228,13 @@ class Connection {
       socket_.set_option(tcp::no_delay(true));
       shared_.connected.fetch_add(1);
       read();
-      send();
+      pace();
     });
   }
 
   void close() {
     boost::system::error_code ignored;
+    timer_.cancel();
     socket_.close(ignored);
   }
 
@@ -235,14 +252,37 @@ class Connection {
     if (stats_.first_bad.empty()) stats_.first_bad = "socket: " + what;
   }
 
-  void send() {
+  // Closed loop: send now. --rate: send at the next scheduled time (now if it has passed).
+  void pace() {
+    if (shared_.period.count() == 0) {
+      send(Clock::now());
+      return;
+    }
+    const Clock::time_point due = due_;
+    due_ += shared_.period;
+    const Clock::time_point now = Clock::now();
+    if (due <= now) {
+      if (now - due > std::chrono::milliseconds(1) &&
+          shared_.phase.load(std::memory_order_relaxed) == measuring) {
+        ++stats_.late_sends;
+      }
+      send(due);
+      return;
+    }
+    timer_.expires_at(due);
+    timer_.async_wait([this, due](const boost::system::error_code& ec) {
+      if (!ec) send(due);
+    });
+  }
+
+  void send(Clock::time_point scheduled) {
     if (dead_ || shared_.phase.load(std::memory_order_relaxed) == stopping) return;
     const Workload& w = *shared_.work;
     current_ = next_;
     next_ = (next_ + 1) % w.frames.size();
     in_flight_ = true;
     shared_.in_flight.fetch_add(1, std::memory_order_relaxed);
-    sent_at_ = Clock::now();
+    sent_at_ = scheduled;
     asio::async_write(socket_, asio::buffer(w.frames[current_]),
                       [this](const boost::system::error_code& ec, std::size_t) {
                         if (ec) fail("write: " + ec.message());
@@ -304,10 +344,11 @@ class Connection {
       stats_.hl7_bytes += w.frames[current_].size() - 3;
     }
     shared_.in_flight.fetch_sub(1, std::memory_order_relaxed);
-    send();
+    pace();
   }
 
   tcp::socket socket_;
+  asio::steady_timer timer_;
   Shared& shared_;
   Stats& stats_;
   hl7v2::FrameDecoder decoder_{
@@ -315,6 +356,7 @@ class Connection {
   std::size_t next_;
   std::size_t current_ = 0;
   Clock::time_point sent_at_;
+  Clock::time_point due_;  // --rate: when the next message is to be sent
   bool in_flight_ = false;
   bool dead_ = false;
 };
@@ -367,6 +409,12 @@ int run(const Options& o) {
 
   Shared shared;
   shared.work = &*work;
+  shared.connections = o.connections;
+  if (o.rate > 0) {
+    shared.period = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(static_cast<double>(o.connections) / o.rate));
+    shared.epoch = Clock::now();
+  }
   const int threads = std::clamp(o.threads, 1, 16);
   std::vector<std::unique_ptr<asio::io_context>> ios;
   ios.reserve(static_cast<std::size_t>(threads));
@@ -377,7 +425,7 @@ int run(const Options& o) {
   for (int i = 0; i < o.connections; ++i) {
     const auto t = static_cast<std::size_t>(i % threads);
     conns.push_back(std::make_unique<Connection>(
-        *ios[t], shared, stats[t], (static_cast<std::size_t>(i) * 97) % work->frames.size()));
+        *ios[t], shared, stats[t], (static_cast<std::size_t>(i) * 97) % work->frames.size(), i));
   }
   for (auto& c : conns) c->start(endpoint);
 
@@ -428,6 +476,7 @@ int run(const Options& o) {
     all.bad_acks += s.bad_acks;
     all.socket_errors += s.socket_errors;
     all.closed_by_server += s.closed_by_server;
+    all.late_sends += s.late_sends;
     if (all.first_bad.empty()) all.first_bad = s.first_bad;
   }
   std::vector<std::uint32_t>& lat = all.latency_ns;
@@ -451,14 +500,15 @@ int run(const Options& o) {
         "\"messages\":%zu,\"acked\":%zu,\"msgs_per_s\":%.0f,\"mb_per_s\":%.2f,\"p50_ms\":%.3f,"
         "\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f,\"bad_acks\":%llu,"
         "\"socket_errors\":%llu,\"closed_by_server\":%llu,\"unanswered_at_end\":%d,"
-        "\"total_round_trips\":%llu,\"first_bad_ack\":%s}\n",
+        "\"total_round_trips\":%llu,\"rate\":%.0f,\"late_sends\":%llu,\"first_bad_ack\":%s}\n",
         json_escape(o.label).c_str(), json_escape(o.host).c_str(), o.port, o.connections, threads,
         secs, std::chrono::duration<double>(*warmup).count(), work->frames.size(), lat.size(),
         msgs_per_s, mb_per_s, pct(0.5), pct(0.9), pct(0.99), pct(0.999), max_ms,
         static_cast<unsigned long long>(all.bad_acks),
         static_cast<unsigned long long>(all.socket_errors),
         static_cast<unsigned long long>(all.closed_by_server), unanswered,
-        static_cast<unsigned long long>(all.round_trips),
+        static_cast<unsigned long long>(all.round_trips), o.rate,
+        static_cast<unsigned long long>(all.late_sends),
         all.first_bad.empty() ? "null" : ("\"" + json_escape(all.first_bad) + "\"").c_str());
   } else {
     std::printf("mllp_load %s:%u%s%s: %d connections, %d thread(s), %zu messages cycled\n",
@@ -466,6 +516,11 @@ int run(const Options& o) {
                 threads, work->frames.size());
     std::printf("  %zu ACKs in %.3f s: %.0f msgs/s, %.2f MB/s of HL7 sent\n", lat.size(), secs,
                 msgs_per_s, mb_per_s);
+    if (o.rate > 0) {
+      std::printf(
+          "  paced at %.0f msgs/s: %llu sends more than 1 ms late; latency from the schedule\n",
+          o.rate, static_cast<unsigned long long>(all.late_sends));
+    }
     std::printf("  ACK latency ms: p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n", pct(0.5),
                 pct(0.9), pct(0.99), pct(0.999), max_ms);
     std::printf(
@@ -500,6 +555,11 @@ int cli_main(int argc, char** argv) {
   app.add_option("--threads,-t", o.threads, "client threads (one io_context each)")
       ->capture_default_str()
       ->check(CLI::Range(1, 16));
+  app.add_option("--rate", o.rate,
+                 "messages/s over all connections (paced, latency from the schedule); 0: closed "
+                 "loop")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 10'000'000.0));
   app.add_option("--label", o.label, "name of the server under test, copied to the output");
   app.add_flag("--json", o.json, "print one JSON line instead of text");
   CLI11_PARSE(app, argc, argv);
