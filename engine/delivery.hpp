@@ -64,7 +64,7 @@ struct DestinationWorkerSpec {
 };
 
 struct DeliveryOptions {
-  std::size_t max_batch = 64;                                // items claimed per transaction
+  std::size_t max_batch = 256;                               // items claimed per transaction
   std::chrono::milliseconds lease{std::chrono::minutes(5)};  // longer than a batch takes
   std::chrono::milliseconds idle_poll{
       std::chrono::seconds(1)};  // look at the queue at least this often
