@@ -261,6 +261,14 @@ void JournalWriter::commit(std::vector<Pending>& batch) {
         entries.reserve(rows.size());
         for (std::size_t i : rows) {
           entries.push_back(std::move(batch[i].entry));
+          // Processing decided at the source: the entry is journaled in its outcome state (no
+          // second write of the row; its history starts there).
+          if (const auto& p = batch[i].processing;
+              p && entries.back().state == store::MessageState::received) {
+            entries.back().state = p->state;
+            if (p->state == store::MessageState::errored) entries.back().error = p->detail;
+            processed_rows.push_back(i);
+          }
           // Hashed above (or by the source): the store need not hash again.
           if (!hashes[i].empty()) entries.back().content_hash = std::move(hashes[i]);
         }
@@ -272,27 +280,20 @@ void JournalWriter::commit(std::vector<Pending>& batch) {
                            std::to_string(rows.size()) + " entries");
         }
         for (std::size_t k = 0; k < rows.size(); ++k) ids[rows[k]] = (*appended)[k];
-        // Processing decided at the source commits with the entries (one fsync for both). The
-        // items are moved in: on failure the batch fails as a whole anyway.
-        std::vector<store::ProcessingCommit> commits;
-        for (std::size_t k = 0; k < rows.size(); ++k) {
-          const std::size_t i = rows[k];
-          auto& p = batch[i].processing;
-          if (!p || entries[k].state != store::MessageState::received) continue;
-          commits.push_back(
-              store::ProcessingCommit{ids[i], p->state, std::move(p->detail), std::move(p->items)});
-          processed_rows.push_back(i);
-        }
-        if (!commits.empty()) {
-          for (const store::ProcessingCommit& c : commits) {
-            for (const store::NewQueueItem& item : c.items) {
-              if (std::find(enqueued.begin(), enqueued.end(), item.destination) == enqueued.end()) {
-                enqueued.push_back(item.destination);
-              }
+        // Their queue items commit with them (one fsync for both), in journal order.
+        std::vector<store::JournalQueueItems> queued;
+        for (const std::size_t i : processed_rows) {
+          const auto& items = batch[i].processing->items;
+          if (items.empty()) continue;
+          queued.push_back(store::JournalQueueItems{ids[i], items});
+          for (const store::NewQueueItem& item : items) {
+            if (std::find(enqueued.begin(), enqueued.end(), item.destination) == enqueued.end()) {
+              enqueued.push_back(item.destination);
             }
           }
-          auto applied = store_->commit_processing_batch(commits, now);
-          if (!applied.ok()) return applied.take_error();
+        }
+        if (!queued.empty()) {
+          if (Status s = store_->enqueue_batch(queued, now); !s.ok()) return s;
         }
         return {};
       });

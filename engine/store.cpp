@@ -321,6 +321,10 @@ struct CommitView {
   std::span<const NewQueueItem> items;
 };
 
+Status insert_queue_items(Driver& driver,
+                          std::span<const std::pair<JournalId, const NewQueueItem*>> items,
+                          std::int64_t at_us);
+
 // The body of commit_processing(_batch), inside the caller's transaction: which entries were
 // applied, in input order.
 Result<std::vector<bool>> commit_views(Driver& driver, std::span<const CommitView> batch,
@@ -431,6 +435,17 @@ Result<std::vector<bool>> commit_views(Driver& driver, std::span<const CommitVie
   for (const std::size_t i : done) {
     for (const NewQueueItem& item : batch[i].items) items.emplace_back(batch[i].id, &item);
   }
+  if (Status s = insert_queue_items(driver, items, at_us); !s.ok()) return s.take_error();
+  return applied;
+}
+
+// Inserts queue items in the given order (their ids ascend in it), one multi-row INSERT per
+// chunk, inside the caller's transaction.
+Status insert_queue_items(Driver& driver,
+                          std::span<const std::pair<JournalId, const NewQueueItem*>> items,
+                          std::int64_t at_us) {
+  std::vector<Param> params;
+  params.reserve(kMaxRows * 7);
   for (std::size_t offset = 0; offset < items.size();) {
     const std::size_t rows = chunk_rows(items.size() - offset);
     params.clear();
@@ -445,7 +460,7 @@ Result<std::vector<bool>> commit_views(Driver& driver, std::span<const CommitVie
     if (!ins.ok()) return ins.take_error();
     offset += rows;
   }
-  return applied;
+  return {};
 }
 
 std::string default_lease_owner() {
@@ -860,6 +875,20 @@ Result<std::vector<bool>> Store::commit_processing_batch(std::span<const Process
     for (const ProcessingCommit& c : batch) views.push_back({c.id, c.to, c.detail, c.items});
     return commit_views(*driver_, views, at);
   });
+}
+
+Status Store::enqueue_batch(std::span<const JournalQueueItems> batch, TimePoint now) {
+  std::vector<std::pair<JournalId, const NewQueueItem*>> items;
+  for (const JournalQueueItems& b : batch) {
+    for (const NewQueueItem& item : b.items) {
+      if (item.destination.empty()) {
+        return Error(StoreErrc::bad_argument, "enqueue", "empty destination");
+      }
+      items.emplace_back(b.journal_id, &item);
+    }
+  }
+  if (items.empty()) return {};
+  return in_tx<void>([&]() -> Status { return insert_queue_items(*driver_, items, to_us(now)); });
 }
 
 Result<std::vector<QueueItem>> Store::next_due_batch(std::string_view destination, TimePoint now,

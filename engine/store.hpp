@@ -123,6 +123,12 @@ struct NewQueueItem {
 };
 
 // One entry of commit_processing_batch(): the entry's new state and its outbound items.
+// The queue items of one journal entry (enqueue_batch).
+struct JournalQueueItems {
+  JournalId journal_id = 0;
+  std::span<const NewQueueItem> items;
+};
+
 struct ProcessingCommit {
   JournalId id = 0;
   MessageState to = MessageState::processed;
@@ -276,6 +282,10 @@ class Store {
   // this store (and listed once): lease_lost otherwise, and nothing of the batch is changed (the
   // transaction, or the caller's it joined, rolls back).
   Status mark_delivered_batch(std::span<const QueueItem> items, TimePoint at);
+  // Puts the items of several journal entries on their queues in one transaction (joins an open
+  // one), entry by entry and item by item: their ids ascend in that order (FIFO). For entries
+  // appended already in their final state (processing decided before the journal commit).
+  Status enqueue_batch(std::span<const JournalQueueItems> batch, TimePoint now);
   // A failed attempt to try again at `next_at`: attempts + 1, last error kept, lease released.
   Status mark_retry(const QueueItem& item, TimePoint next_at, std::string_view error);
   // Gives up: dead letter with its last error (attempts + 1).

@@ -190,6 +190,78 @@ TEST_P(JournalWriterTest, EveryCompletionIsCalledOnceWithItsId) {
   EXPECT_EQ(w->stats().journaled, kN);
 }
 
+TEST_P(JournalWriterTest, ProcessingDecidedAtTheSourceCommitsWithTheEntry) {
+  std::mutex mutex;
+  std::vector<std::string> woken;
+  JournalWriterOptions o;
+  o.duplicate_window = std::chrono::seconds(60);
+  o.clock = [] { return kT0 + seconds(1); };
+  o.on_enqueued = [&](const std::vector<std::string>& destinations) {
+    std::lock_guard lock(mutex);
+    woken.insert(woken.end(), destinations.begin(), destinations.end());
+  };
+  auto w = writer(o);
+  ASSERT_NE(w, nullptr);
+  auto item = [](std::string destination, std::string payload) {
+    store::NewQueueItem q;
+    q.destination = std::move(destination);
+    q.payload = std::move(payload);
+    q.not_before = kT0;
+    q.route = "r";
+    q.source = "lab";
+    return q;
+  };
+  Collector c(4);
+  ASSERT_TRUE(w->submit(entry("P1"),
+                        InlineProcessing{store::MessageState::processed,
+                                         "",
+                                         {item("ehr", "one"), item("archive", "one")}},
+                        c.at(0))
+                  .ok());
+  ASSERT_TRUE(w->submit(entry("P2"),
+                        InlineProcessing{store::MessageState::filtered, "no route matched", {}},
+                        c.at(1))
+                  .ok());
+  ASSERT_TRUE(w->submit(entry("P3"),
+                        InlineProcessing{store::MessageState::errored, "bad PID-3", {}}, c.at(2))
+                  .ok());
+  ASSERT_TRUE(c.wait(3));
+  // The same message again: a duplicate, acknowledged but neither journaled nor queued again.
+  ASSERT_TRUE(w->submit(entry("P1"),
+                        InlineProcessing{store::MessageState::processed, "", {item("ehr", "one")}},
+                        c.at(3))
+                  .ok());
+  ASSERT_TRUE(c.wait(4));
+  w->stop();
+  for (std::size_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(c.result(i).ok()) << c.result(i).error().message();
+    EXPECT_TRUE(c.result(i)->processed) << i;
+  }
+  ASSERT_TRUE(c.result(3).ok());
+  EXPECT_EQ(c.result(3)->duplicate_of, c.result(0)->id);
+  EXPECT_FALSE(c.result(3)->processed);
+
+  auto s = reopen();
+  ASSERT_NE(s, nullptr);
+  const auto state = [&](std::size_t i) { return (*s->get(c.result(i)->id))->state; };
+  EXPECT_EQ(state(0), store::MessageState::processed);
+  EXPECT_EQ(state(1), store::MessageState::filtered);
+  EXPECT_EQ(state(2), store::MessageState::errored);
+  EXPECT_EQ((*s->get(c.result(2)->id))->error, "bad PID-3");
+  store::QueueFilter f;
+  f.with_payload = true;
+  auto items = s->list_queue(f);
+  ASSERT_TRUE(items.ok());
+  ASSERT_EQ(items->size(), 2u) << "the duplicate queued nothing";
+  EXPECT_EQ((*items)[0].destination, "ehr");
+  EXPECT_EQ((*items)[1].destination, "archive");
+  EXPECT_EQ((*items)[0].journal_id, c.result(0)->id);
+  EXPECT_EQ((*items)[0].payload, "one");
+  EXPECT_EQ((*items)[0].source, "lab");
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(woken, (std::vector<std::string>{"ehr", "archive"}));
+}
+
 TEST_P(JournalWriterTest, IdsAreDurableAfterStopAndReopen) {
   constexpr std::size_t kN = 20;
   Collector c(kN);
