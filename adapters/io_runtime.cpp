@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/log.hpp"
+#include "engine/thread_name.hpp"
 
 namespace hims::adapters {
 
@@ -29,7 +30,8 @@ struct IoRuntime::Impl {
 
 IoRuntime::IoRuntime(unsigned threads) : impl_(std::make_unique<Impl>(threads == 0 ? 1 : threads)) {
   for (unsigned i = 0; i < (threads == 0 ? 1 : threads); ++i) {
-    impl_->threads.emplace_back([impl = impl_.get()] {
+    impl_->threads.emplace_back([impl = impl_.get(), i] {
+      set_thread_name("hims-io-" + std::to_string(i));
       for (;;) {
         try {
           impl->io.run();

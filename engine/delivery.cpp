@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "engine/log.hpp"
+#include "engine/thread_name.hpp"
 
 namespace hims::engine {
 
@@ -61,7 +62,10 @@ class DeliveryService::Worker {
   const std::string& id() const { return config_.id; }
 
   void start() {
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+      set_thread_name("hims-dlv-" + config_.id);
+      run();
+    });
   }
 
   void wake() {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/log.hpp"
+#include "engine/thread_name.hpp"
 
 namespace hims::engine {
 namespace {
@@ -93,7 +94,10 @@ JournalWriter::JournalWriter(std::unique_ptr<store::Store> store, JournalWriterO
                                    "Inbound messages waiting for a journal commit", {"store"})
                                .with({backend});
   }
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    set_thread_name("hims-journal");
+    run();
+  });
 }
 
 JournalWriter::~JournalWriter() { stop(); }

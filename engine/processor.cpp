@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "engine/log.hpp"
+#include "engine/thread_name.hpp"
 #include "hl7v2/message.hpp"
 
 namespace hims::engine {
@@ -128,7 +129,10 @@ Processor::Processor(std::unique_ptr<store::Store> store, std::shared_ptr<const 
                           .with({});
   }
   options_.max_batch = std::max<std::size_t>(options_.max_batch, 1);
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    set_thread_name("hims-process");
+    run();
+  });
 }
 
 Processor::~Processor() { stop(); }
