@@ -153,7 +153,11 @@ class DeliveryService::Worker {
         refresh_gauges(now);
         next_gauges = steady::now() + std::chrono::seconds(1);
       }
-      auto claimed = store_->next_due_batch(config_.id, now, options_.lease, options_.max_batch);
+      auto claimed =
+          prefetched_.empty()
+              ? store_->next_due_batch(config_.id, now, options_.lease, options_.max_batch)
+              : Result<std::vector<store::QueueItem>>(std::move(prefetched_));
+      prefetched_.clear();
       if (!claimed.ok()) {
         store_failed("claim", claimed.error());
         if (wait_until(steady::now() + options_.store_retry)) return;
@@ -225,9 +229,30 @@ class DeliveryService::Worker {
       // FIFO: nothing behind it goes before it; the rest of the batch stays leased to this node.
       return pause;
     }
-    record(delivered, nullptr, {}, false, options_.clock(), {});
+    record_and_claim(delivered);
     counted(delivered.size(), 0, 0, {});
     return std::nullopt;
+  }
+
+  // The whole batch went through: records it and claims the next one in the same transaction
+  // (one commit, one fsync fewer per batch); the next batch waits in prefetched_.
+  void record_and_claim(const std::vector<store::QueueItem>& delivered) {
+    const store::TimePoint now = options_.clock();
+    std::vector<store::QueueItem> next;
+    Status s = store_->transact([&]() -> Status {
+      if (Status m = store_->mark_delivered_batch(delivered, now); !m.ok()) return m;
+      if (stopping()) return {};
+      auto claimed = store_->next_due_batch(config_.id, now, options_.lease, options_.max_batch);
+      if (!claimed.ok()) return claimed.take_error();
+      next = std::move(*claimed);
+      return {};
+    });
+    // Not recorded: the items stay leased to this node and are delivered again (at least once).
+    if (!s.ok()) {
+      store_failed("record deliveries", s.error());
+      next.clear();
+    }
+    prefetched_ = std::move(next);
   }
 
   void counted(std::size_t sent, std::uint64_t dead, std::uint64_t retried,
@@ -248,7 +273,8 @@ class DeliveryService::Worker {
 
   std::unique_ptr<store::Store> store_;  // worker thread only
   DestinationConfig config_;
-  std::unique_ptr<Transport> transport_;  // worker thread only
+  std::unique_ptr<Transport> transport_;      // worker thread only
+  std::vector<store::QueueItem> prefetched_;  // claimed with the last record; worker thread only
   DeliveryOptions options_;
   std::mt19937_64 random_engine_;
   metrics::Counter sent_;
