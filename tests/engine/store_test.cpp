@@ -1208,6 +1208,56 @@ TEST_P(StoreTest, CommitProcessingBatchOfManyChunksKeepsBatchOrder) {
   EXPECT_EQ((*h)[1].detail, "2 routes");
 }
 
+TEST_P(StoreTest, EnqueueBatchQueuesItemsInEntryOrderAcrossChunks) {
+  constexpr std::size_t kEntries = 100;  // 200 items: chunks of 64, 64, 64, 8
+  std::vector<NewJournalEntry> entries;
+  for (std::size_t i = 0; i < kEntries; ++i) {
+    NewJournalEntry e = entry("m" + std::to_string(i), "Q" + std::to_string(i), kT0);
+    e.state = MessageState::processed;  // appended in its outcome state, as run does
+    entries.push_back(std::move(e));
+  }
+  auto ids = store_->append(entries);
+  ASSERT_TRUE(ids.ok()) << ids.error().message();
+  std::vector<std::vector<NewQueueItem>> items(kEntries);
+  std::vector<JournalQueueItems> batch;
+  std::vector<std::string> expected;
+  for (std::size_t i = 0; i < kEntries; ++i) {
+    const std::string n = std::to_string(i);
+    items[i] = {item("ehr", n + "a", kT0, "adt"), item("archive", n + "b", kT0, "adt")};
+    items[i][0].source = "adt-in";
+    batch.push_back(JournalQueueItems{(*ids)[i], items[i]});
+    expected.insert(expected.end(), {n + "a", n + "b"});
+  }
+  ASSERT_TRUE(store_->enqueue_batch(batch, kT0 + seconds(1)).ok());
+  QueueFilter all;
+  all.with_payload = true;
+  all.limit = 1000;
+  auto queued = store_->list_queue(all);
+  ASSERT_TRUE(queued.ok()) << queued.error().message();
+  EXPECT_EQ(payloads(*queued), expected) << "ids ascend in entry, then item order";
+  EXPECT_EQ((*queued)[0].journal_id, (*ids)[0]);
+  EXPECT_EQ((*queued)[0].route, "adt");
+  EXPECT_EQ((*queued)[0].source, "adt-in");
+  EXPECT_EQ((*queued)[0].enqueued_at, kT0 + seconds(1));
+  auto head = store_->next_due_batch("ehr", kT0 + seconds(2), kLease, 3);
+  ASSERT_TRUE(head.ok());
+  EXPECT_EQ(payloads(*head), (std::vector<std::string>{"0a", "1a", "2a"}));
+  auto h = store_->history((*ids)[0]);
+  ASSERT_TRUE(h.ok() && h->size() == 1u) << "its history starts at its outcome";
+  EXPECT_EQ((*h)[0].to, MessageState::processed);
+
+  // An empty destination refuses the whole batch; nothing of it is queued.
+  std::vector<NewQueueItem> bad{item("ehr", "x", kT0), item("", "y", kT0)};
+  const std::vector<JournalQueueItems> refused{JournalQueueItems{(*ids)[0], bad}};
+  auto r = store_->enqueue_batch(refused, kT0);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.error().is(StoreErrc::bad_argument));
+  queued = store_->list_queue(all);
+  ASSERT_TRUE(queued.ok());
+  EXPECT_EQ(queued->size(), expected.size());
+  EXPECT_TRUE(store_->enqueue_batch({}, kT0).ok());
+}
+
 TEST_P(StoreTest, EmptyBatchesChangeNothing) {
   auto applied = store_->commit_processing_batch({}, kT0);
   ASSERT_TRUE(applied.ok()) << applied.error().message();
