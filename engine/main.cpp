@@ -94,8 +94,8 @@ int run_cli(int argc, char** argv) {
   hims::engine::RunOptions run;
   std::string run_format;
   std::string run_level;
-  CLI::App* run_cmd =
-      app.add_subcommand("run", "Start the configured sources and acknowledge every message");
+  CLI::App* run_cmd = app.add_subcommand(
+      "run", "Start the configured sources, journal and route every message, deliver it");
   run_cmd->footer(
       "Every message is journaled in the store (default sqlite:var/hims.db) before its ACK: "
       "AA (CA in enhanced mode, MSH-15/16 valued) for a message that parses, AR (CR) with an "
