@@ -1,6 +1,7 @@
 // The PostgreSQL driver (libpqxx 6.4): one connection, synchronous_commit=on (a commit returns
 // after the WAL is flushed), server notices swallowed (library code never prints), every SQL text
-// prepared once per connection, bytea parameters sent in binary. libpqxx exceptions stop here and
+// prepared once per connection, bytea parameters sent in binary, the connection opened again at the
+// next transaction after the server closed it. libpqxx exceptions stop here and
 // become Errors carrying the first line of the server's message.
 #include <pqxx/pqxx>
 
@@ -58,10 +59,32 @@ struct SqlHash {
   }
 };
 
+// A connection with the session settings every store connection needs.
+Result<std::unique_ptr<pqxx::connection>> connect(const std::string& url) {
+  std::unique_ptr<pqxx::connection> conn;
+  try {
+    conn = std::make_unique<pqxx::connection>(url);
+  } catch (const std::exception& e) {
+    return Error(StoreErrc::cannot_open, "postgresql",
+                 "cannot connect to the server: " + first_line(e.what()));
+  }
+  try {
+    pqxx::nontransaction setup(*conn);
+    // DESIGN 5.1: a commit returns only after its WAL record is flushed to disk.
+    setup.exec("SET synchronous_commit = on");
+    setup.exec("SET client_min_messages = warning");
+  } catch (const std::exception& e) {
+    return Error(StoreErrc::cannot_open, "postgresql", first_line(e.what()));
+  }
+  return conn;
+}
+
 class PostgresDriver final : public Driver {
  public:
-  explicit PostgresDriver(std::unique_ptr<pqxx::connection> conn)
-      : conn_(std::move(conn)), notices_(*conn_) {}
+  PostgresDriver(std::unique_ptr<pqxx::connection> conn, std::string url)
+      : conn_(std::move(conn)),
+        notices_(std::make_unique<NoticeSink>(*conn_)),
+        url_(std::move(url)) {}
   ~PostgresDriver() override { rollback(); }
   PostgresDriver(const PostgresDriver&) = delete;
   PostgresDriver& operator=(const PostgresDriver&) = delete;
@@ -122,6 +145,7 @@ class PostgresDriver final : public Driver {
       }
       return rows;
     } catch (const pqxx::broken_connection& e) {
+      broken_ = true;
       return Error(StoreErrc::cannot_open, "postgresql",
                    "connection lost: " + first_line(e.what()));
     } catch (const std::exception& e) {
@@ -140,11 +164,18 @@ class PostgresDriver final : public Driver {
   }
 
   Status begin() override {
+    // A connection the server closed (restart, failover, network cut) is opened again here, at
+    // the start of a transaction, so nothing half done is retried; the caller's batch that hit
+    // the loss has failed already (and was not acknowledged).
+    if (broken_ || !conn_->is_open()) {
+      if (Status s = reconnect(); !s.ok()) return s;
+    }
     try {
       work_.emplace(*conn_);
       return {};
     } catch (const pqxx::broken_connection& e) {
       work_.reset();
+      broken_ = true;
       return Error(StoreErrc::cannot_open, "postgresql",
                    "connection lost: " + first_line(e.what()));
     } catch (const std::exception& e) {
@@ -161,6 +192,7 @@ class PostgresDriver final : public Driver {
       return {};
     } catch (const std::exception& e) {
       work_.reset();
+      if (!conn_->is_open()) broken_ = true;
       return Error(StoreErrc::query_failed, "postgresql", "commit failed: " + first_line(e.what()));
     }
   }
@@ -175,6 +207,18 @@ class PostgresDriver final : public Driver {
   }
 
  private:
+  Status reconnect() {
+    work_.reset();
+    auto fresh = connect(url_);
+    if (!fresh.ok()) return fresh.take_error();
+    notices_.reset();  // registered with the old connection: goes before it
+    conn_ = std::move(*fresh);
+    notices_ = std::make_unique<NoticeSink>(*conn_);
+    statements_.clear();  // prepared statements belong to a connection
+    broken_ = false;
+    return {};
+  }
+
   // The prepared statement for this SQL text, registered with the connection on first use.
   const std::string& statement_name(std::string_view sql) {
     auto it = statements_.find(sql);
@@ -185,7 +229,9 @@ class PostgresDriver final : public Driver {
   }
 
   std::unique_ptr<pqxx::connection> conn_;
-  NoticeSink notices_;
+  std::unique_ptr<NoticeSink> notices_;
+  std::string url_;
+  bool broken_ = false;  // the last statement found the connection lost
   std::unordered_map<std::string, std::string, SqlHash, std::equal_to<>> statements_;
   std::optional<pqxx::work> work_;
 };
@@ -193,22 +239,10 @@ class PostgresDriver final : public Driver {
 }  // namespace
 
 Result<std::unique_ptr<Driver>> open_postgres_driver(std::string_view url, const OpenOptions&) {
-  std::unique_ptr<pqxx::connection> conn;
-  try {
-    conn = std::make_unique<pqxx::connection>(std::string(url));
-  } catch (const std::exception& e) {
-    return Error(StoreErrc::cannot_open, "postgresql",
-                 "cannot connect to the server: " + first_line(e.what()));
-  }
-  try {
-    pqxx::nontransaction setup(*conn);
-    // DESIGN 5.1: a commit returns only after its WAL record is flushed to disk.
-    setup.exec("SET synchronous_commit = on");
-    setup.exec("SET client_min_messages = warning");
-  } catch (const std::exception& e) {
-    return Error(StoreErrc::cannot_open, "postgresql", first_line(e.what()));
-  }
-  return std::unique_ptr<Driver>(std::make_unique<PostgresDriver>(std::move(conn)));
+  auto conn = connect(std::string(url));
+  if (!conn.ok()) return conn.take_error();
+  return std::unique_ptr<Driver>(
+      std::make_unique<PostgresDriver>(std::move(*conn), std::string(url)));
 }
 
 }  // namespace hims::store

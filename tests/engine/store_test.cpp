@@ -1258,6 +1258,29 @@ TEST_P(StoreTest, EnqueueBatchQueuesItemsInEntryOrderAcrossChunks) {
   EXPECT_TRUE(store_->enqueue_batch({}, kT0).ok());
 }
 
+TEST_P(StoreTest, PostgresConnectionClosedByTheServerIsOpenedAgain) {
+  if (GetParam() != Backend::postgres) GTEST_SKIP() << "PostgreSQL only: a server-side disconnect";
+  const std::vector<NewJournalEntry> first{entry("a", "R1", kT0)};
+  ASSERT_TRUE(store_->append(first).ok());
+  ASSERT_GE(db_->disconnect_clients(), 1);  // a server restart or a network cut, as seen by us
+  // The statement that meets the closed connection fails (its batch is not acknowledged) ...
+  const std::vector<NewJournalEntry> second{entry("b", "R2", kT0)};
+  auto lost = store_->append(second);
+  // ... and the next transaction runs on a new connection, prepared statements and all.
+  if (!lost.ok()) {
+    EXPECT_TRUE(lost.error().is(StoreErrc::cannot_open) || lost.error().is(StoreErrc::query_failed))
+        << lost.error().message();
+    ASSERT_TRUE(store_->append(second).ok());
+  }
+  const std::vector<NewJournalEntry> third{entry("c", "R3", kT0)};
+  auto ids = store_->append(third);
+  ASSERT_TRUE(ids.ok()) << ids.error().message();
+  JournalFilter all;
+  auto listed = store_->list(all);
+  ASSERT_TRUE(listed.ok()) << listed.error().message();
+  EXPECT_EQ(listed->size(), 3u);
+}
+
 TEST_P(StoreTest, EmptyBatchesChangeNothing) {
   auto applied = store_->commit_processing_batch({}, kT0);
   ASSERT_TRUE(applied.ok()) << applied.error().message();

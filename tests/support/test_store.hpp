@@ -79,6 +79,19 @@ class ThrowawayStore {
   const std::string& url() const { return url_; }
   const std::filesystem::path& sqlite_path() const { return sqlite_path_; }
 
+  // Ends every connection to the PostgreSQL database from the server side, as a server restart
+  // or a network cut would (pg_terminate_backend). Returns how many were ended.
+  int disconnect_clients() {
+    if (database_.empty()) return 0;
+    pqxx::connection conn(admin_url_);
+    pqxx::nontransaction tx(conn);
+    const pqxx::result r = tx.exec(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+        "datname = " +
+        tx.quote(database_) + " AND pid <> pg_backend_pid()) AS ended");
+    return r[0][0].as<int>();
+  }
+
   // Drops the PostgreSQL database now (even while a store is connected to it).
   void drop() {
     if (database_.empty()) return;
