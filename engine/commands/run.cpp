@@ -239,12 +239,18 @@ adapters::MllpHandler make_handler(std::shared_ptr<const SourceContext> ctx, Jou
           }
           if (receipt->processed) {
             ctx->processing->count(*routed);
-            if (ctx->ack_mode == AckMode::on_processed &&
-                routed->outcome.state == store::MessageState::errored) {
+            const bool errored = routed->outcome.state == store::MessageState::errored;
+            if (errored && ctx->ack_mode == AckMode::on_processed) {
               answer_error(*ctx, *pending,
                            "the message could not be processed: " + routed->outcome.detail,
                            "message errored", routed->outcome.detail);
               return;
+            }
+            if (errored) {
+              log::warn("message errored", {{"source", pending->source},
+                                            {"control_id", pending->ack.control_id},
+                                            {"journal_id", static_cast<std::int64_t>(receipt->id)},
+                                            {"error", routed->outcome.detail}});
             }
             send_ack(*ctx, *pending, pending->ack.ack);
             return;
