@@ -44,6 +44,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "bench/mllp_bench.hpp"
 #include "hl7v2/mllp_frame.hpp"
 
 namespace {
@@ -53,10 +54,11 @@ namespace hl7v2 = hims::hl7v2;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
-constexpr char kVt = '\x0b';
-constexpr char kFs = '\x1c';
-constexpr char kCr = '\r';
-constexpr std::size_t kReadChunk = std::size_t{64} * 1024;
+using hims::bench::control_id;
+using hims::bench::kCr;
+using hims::bench::kFs;
+using hims::bench::kReadChunk;
+using hims::bench::kVt;
 
 // --- options ---------------------------------------------------------------------------------
 
@@ -106,19 +108,6 @@ struct Workload {
   std::vector<std::string> frames;       // <VT>msg<FS><CR>
   std::vector<std::string> control_ids;  // MSH-10 of each
 };
-
-// MSH-10 by byte scanning (the separator is MSH-1, the 4th byte).
-std::string_view control_id(std::string_view message) {
-  const std::string_view msh = message.substr(0, message.find(kCr));
-  if (msh.size() < 4 || !msh.starts_with("MSH")) return {};
-  const char sep = msh[3];
-  std::size_t pos = 3;  // MSH-10 starts after the 9th separator (MSH-1 is the first)
-  for (int i = 0; i < 8 && pos != std::string_view::npos; ++i) pos = msh.find(sep, pos + 1);
-  if (pos == std::string_view::npos) return {};
-  const std::size_t end = msh.find(sep, pos + 1);
-  return msh.substr(pos + 1,
-                    end == std::string_view::npos ? std::string_view::npos : end - pos - 1);
-}
 
 std::optional<Workload> load_workload(const std::string& path, std::size_t limit,
                                       std::string& why) {

@@ -26,6 +26,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "bench/mllp_bench.hpp"
 #include "hl7v2/mllp_frame.hpp"
 
 namespace {
@@ -35,10 +36,11 @@ namespace hl7v2 = hims::hl7v2;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
-constexpr char kVt = '\x0b';
-constexpr char kFs = '\x1c';
-constexpr char kCr = '\r';
-constexpr std::size_t kReadChunk = std::size_t{64} * 1024;
+using hims::bench::control_id;
+using hims::bench::kCr;
+using hims::bench::kFs;
+using hims::bench::kReadChunk;
+using hims::bench::kVt;
 
 struct Options {
   std::string host = "127.0.0.1";
@@ -53,19 +55,6 @@ struct Counters {
   std::uint64_t bad_frames = 0;
   std::uint64_t connections = 0;
 };
-
-// MSH-10 by byte scanning (the field separator is the 4th byte of MSH).
-std::string_view control_id(std::string_view message) {
-  const std::string_view msh = message.substr(0, message.find(kCr));
-  if (msh.size() < 4 || !msh.starts_with("MSH")) return {};
-  const char sep = msh[3];
-  std::size_t pos = 3;
-  for (int i = 0; i < 8 && pos != std::string_view::npos; ++i) pos = msh.find(sep, pos + 1);
-  if (pos == std::string_view::npos) return {};
-  const std::size_t end = msh.find(sep, pos + 1);
-  return msh.substr(pos + 1,
-                    end == std::string_view::npos ? std::string_view::npos : end - pos - 1);
-}
 
 // Appends a framed ACK for `message` to `out`.
 void append_ack(std::string_view message, std::string& out) {
