@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
@@ -33,14 +34,6 @@ constexpr std::size_t kReadChunk = 16 * 1024;
 // the socket is closed, so the client reads the response instead of a reset.
 constexpr std::chrono::milliseconds kLingerTime{1000};
 constexpr std::size_t kLingerBytes = 1024 * 1024;
-
-bool iequals(std::string_view a, std::string_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
-    return lower(x) == lower(y);
-  });
-}
-
 }  // namespace
 
 std::string_view to_string(HttpErrc code) {
@@ -55,7 +48,7 @@ std::string_view to_string(HttpErrc code) {
 
 const std::string* HttpRequest::header(std::string_view name) const {
   for (const auto& h : headers) {
-    if (iequals(h.name, name)) return &h.value;
+    if (beast::iequals(h.name, name)) return &h.value;
   }
   return nullptr;
 }
@@ -95,9 +88,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         peer_(std::move(peer)) {}
 
   ~HttpSession() {
-    if (!registered) return;
-    core_->remove(id_);
-    core_->stats.connections_active.fetch_sub(1);
+    if (registered) core_->remove(id_);
   }
 
   HttpSession(const HttpSession&) = delete;
@@ -114,7 +105,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   using Request = http::request<http::string_body>;
   using Response = http::response<http::string_body>;
 
-  HttpResponse dispatch(const Request& req, bool& head);
+  HttpResponse dispatch(const Request& req);
   asio::awaitable<bool> write(Response& res);
   asio::awaitable<void> reject(unsigned status, std::string_view body);
   asio::awaitable<void> linger_close();
@@ -192,7 +183,7 @@ asio::awaitable<void> HttpSession::linger_close() {
   }
 }
 
-HttpResponse HttpSession::dispatch(const Request& req, bool& head) {
+HttpResponse HttpSession::dispatch(const Request& req) {
   HttpRequest request;
   request.method = std::string(req.method_string());
   request.target = std::string(req.target());
@@ -212,7 +203,6 @@ HttpResponse HttpSession::dispatch(const Request& req, bool& head) {
     for (const auto& r : found->second.routes) {
       if (r.method == "GET") route = &r;
     }
-    head = route != nullptr;
   }
   if (route == nullptr) {
     core_->stats.method_not_allowed.fetch_add(1);
@@ -312,9 +302,7 @@ asio::awaitable<void> HttpSession::run() {
       co_await reject(400, "bad request: origin-form target expected");
       break;
     }
-    bool head = req.method() == http::verb::head;
-    bool head_via_get = false;
-    HttpResponse out = dispatch(req, head_via_get);
+    HttpResponse out = dispatch(req);
     if (out.status < 100 || out.status > 599) out = HttpResponse::text(500, "internal error\n");
 
     Response res;
@@ -324,8 +312,9 @@ asio::awaitable<void> HttpSession::run() {
     res.set(http::field::content_type, out.content_type);
     for (const auto& h : out.headers) {
       // Framing is ours; CR/LF in a value would split the header.
-      if (iequals(h.name, "content-length") || iequals(h.name, "transfer-encoding") ||
-          iequals(h.name, "connection") || h.value.find_first_of("\r\n") != std::string::npos ||
+      if (beast::iequals(h.name, "content-length") || beast::iequals(h.name, "transfer-encoding") ||
+          beast::iequals(h.name, "connection") ||
+          h.value.find_first_of("\r\n") != std::string::npos ||
           h.name.find_first_of("\r\n: ") != std::string::npos || h.name.empty()) {
         continue;
       }
@@ -335,7 +324,7 @@ asio::awaitable<void> HttpSession::run() {
     res.keep_alive(keep_alive);
     res.body() = std::move(out.body);
     res.prepare_payload();
-    if (head || head_via_get) res.body().clear();  // Content-Length stays that of the GET
+    if (req.method() == http::verb::head) res.body().clear();  // Content-Length stays that of GET
     if (!co_await write(res)) break;
     if (!keep_alive) {
       if (reason_.empty()) reason_ = stopping_ ? "server stopping" : "not keep-alive";

@@ -98,6 +98,7 @@ struct MllpClient::Impl {
 
   std::optional<Error> connect_once();
   Status connect();
+  // Writes one framed message and reads its ACK. The caller closes the connection on an error.
   Result<AckResult> exchange(std::string_view message, std::string_view control_id);
 
   MllpClientConfig config;
@@ -215,35 +216,24 @@ Result<AckResult> MllpClient::Impl::exchange(std::string_view message,
     asio::async_write(socket, asio::buffer(out), on_write);
   }
   if (!run_until(done, Clock::now() + config.write_timeout)) {
-    close();
     return Error(MllpErrc::write_timeout, where,
                  "not written within " + millis(config.write_timeout));
   }
-  if (ec) {
-    close();
-    return Error(MllpErrc::write_failed, where, ec.message());
-  }
+  if (ec) return Error(MllpErrc::write_failed, where, ec.message());
 
   decoder.reset();
   const auto deadline = Clock::now() + config.ack_timeout;
   for (;;) {
     const auto r = decoder.next();
-    if (r.status == hl7v2::FrameStatus::frame) {
-      auto ack = read_ack(r.frame, control_id);
-      if (!ack) close();  // out of step with the partner: start over on a fresh connection
-      return ack;
-    }
+    if (r.status == hl7v2::FrameStatus::frame) return read_ack(r.frame, control_id);
     if (r.status == hl7v2::FrameStatus::too_large) {
-      close();
       return Error(MllpErrc::frame_too_large, where,
                    "ACK over " + std::to_string(config.max_ack_bytes) + " bytes");
     }
     if (r.status == hl7v2::FrameStatus::bad) {
-      close();
       return Error(MllpErrc::bad_frame, where, "ACK end block not followed by CR");
     }
     if (ec) {  // the previous read failed and what it delivered holds no complete frame
-      close();
       return Error(MllpErrc::connection_closed, where,
                    ec == asio::error::eof || ec == ssl::error::stream_truncated
                        ? std::string("closed by the partner before the ACK")
@@ -263,7 +253,6 @@ Result<AckResult> MllpClient::Impl::exchange(std::string_view message,
       socket.async_read_some(asio::buffer(space.data(), space.size()), on_read);
     }
     if (!run_until(done, deadline)) {
-      close();
       return Error(MllpErrc::ack_timeout, where, "no ACK within " + millis(config.ack_timeout));
     }
     decoder.commit(got);
@@ -299,6 +288,7 @@ Result<AckResult> MllpClient::send(std::string_view message) {
   }
   auto ack = impl.exchange(message, *control_id);
   if (!ack) {
+    impl.close();  // out of step with the partner, or broken: start over on a fresh connection
     log::warn("MLLP send failed", {{"destination", impl.config.destination_id},
                                    {"peer", impl.where},
                                    {"control_id", std::string(*control_id)},

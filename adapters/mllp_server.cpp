@@ -61,9 +61,7 @@ class MllpSession : public std::enable_shared_from_this<MllpSession> {
         peer_(std::move(peer)) {}
 
   ~MllpSession() {
-    if (!registered) return;
-    core_->remove(id_);
-    core_->stats.connections_active.fetch_sub(1);
+    if (registered) core_->remove(id_);
   }
 
   MllpSession(const MllpSession&) = delete;

@@ -50,7 +50,7 @@ struct ListenerLabels {
 // Derived (the server's core) defines `static constexpr ListenerLabels kLabels` and
 // `const std::string& id() const`. Session is made from (std::shared_ptr<Derived>, tcp::socket,
 // id, peer) and has executor(), run(), request_stop() and `bool registered`; when registered,
-// its destructor calls remove(id) and decrements stats.connections_active.
+// its destructor calls remove(id).
 template <class Derived, class Session, class Config, class Stats>
 struct ListenerCore : std::enable_shared_from_this<Derived> {
   ListenerCore(asio::io_context& io_context, Config cfg)
@@ -61,6 +61,7 @@ struct ListenerCore : std::enable_shared_from_this<Derived> {
   std::string listen();
   // Runs accept_loop() on the acceptor's strand.
   void start_accepting();
+  // add() counts the session in connections_active and lists it; remove() undoes both.
   bool add(const std::shared_ptr<Session>& session, std::uint64_t id);
   void remove(std::uint64_t id);
   void stop();
@@ -126,6 +127,7 @@ template <class D, class S, class C, class T>
 void ListenerCore<D, S, C, T>::remove(std::uint64_t id) {
   std::lock_guard lock(mutex);
   sessions.erase(id);
+  stats.connections_active.fetch_sub(1);
 }
 
 template <class D, class S, class C, class T>

@@ -60,22 +60,11 @@ std::uint16_t closed_port() {
   return ntohs(addr.sin_port);
 }
 
-struct ServerHarness {
+// The shared harness on one I/O thread, engine mode first.
+struct ServerHarness : test::MllpServerHarness {
   explicit ServerHarness(ScriptedEngine::Mode mode = ScriptedEngine::Mode::answer_inline,
                          MllpServerConfig config = test::server_config())
-      : engine(mode) {
-    auto started = MllpServer::start(runtime.context(), std::move(config), engine.handler());
-    if (started) server.emplace(std::move(started.value()));
-  }
-  ~ServerHarness() {
-    if (!server) return;
-    server->stop();
-    engine.drop_held();
-    EXPECT_TRUE(wait_until([&] { return server->stopped(); }));
-  }
-  IoRuntime runtime{1};
-  ScriptedEngine engine;
-  std::optional<MllpServer> server;
+      : MllpServerHarness(std::move(config), mode, 1) {}
 };
 
 TEST(ReadAck, ReadsMsaFields) {

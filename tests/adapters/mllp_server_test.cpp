@@ -20,31 +20,7 @@ using test::RawPeer;
 using test::ScriptedEngine;
 using test::wait_until;
 
-struct Harness {
-  explicit Harness(MllpServerConfig config = test::server_config(),
-                   ScriptedEngine::Mode mode = ScriptedEngine::Mode::answer_inline)
-      : engine(mode) {
-    auto started = MllpServer::start(runtime.context(), std::move(config), engine.handler());
-    if (!started) {
-      ADD_FAILURE() << started.error().message();
-      return;
-    }
-    server.emplace(std::move(started.value()));
-  }
-  ~Harness() {
-    if (server) {
-      server->stop();
-      engine.drop_held();
-      EXPECT_TRUE(wait_until([&] { return server->stopped(); }));
-    }
-  }
-  std::uint16_t port() const { return server->port(); }
-  const MllpServerStats& stats() const { return server->stats(); }
-
-  IoRuntime runtime{2};
-  ScriptedEngine engine;
-  std::optional<MllpServer> server;
-};
+using Harness = test::MllpServerHarness;
 
 TEST(MllpServer, AnswersOneMessageWithTheEnginesAck) {
   Harness h;

@@ -1,5 +1,6 @@
 // Helpers for the MLLP adapter tests: a blocking raw TCP peer with deadlines (POSIX sockets, so
-// the tests need no Asio), a polling wait, message/ACK builders and a scripted engine.
+// the tests need no Asio), a polling wait, message/ACK builders, a scripted engine and a server
+// harness.
 // Test-only; each helper is used from one test thread unless noted.
 #pragma once
 
@@ -23,6 +24,9 @@
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
+
+#include "adapters/io_runtime.hpp"
 #include "adapters/mllp_client.hpp"
 #include "adapters/mllp_server.hpp"
 #include "hl7v2/mllp_frame.hpp"
@@ -241,5 +245,37 @@ inline adapters::MllpServerConfig server_config() {
   c.reply_timeout = 10s;
   return c;
 }
+
+// An MllpServer on its own runtime (`threads` I/O threads), answered by a ScriptedEngine.
+// Destroying it stops the server, drops held replies and waits until it has stopped.
+struct MllpServerHarness {
+  explicit MllpServerHarness(adapters::MllpServerConfig config = server_config(),
+                             ScriptedEngine::Mode mode = ScriptedEngine::Mode::answer_inline,
+                             unsigned threads = 2)
+      : runtime(threads), engine(mode) {
+    auto started =
+        adapters::MllpServer::start(runtime.context(), std::move(config), engine.handler());
+    if (!started) {
+      ADD_FAILURE() << started.error().message();
+      return;
+    }
+    server.emplace(std::move(started.value()));
+  }
+  ~MllpServerHarness() {
+    if (!server) return;
+    server->stop();
+    engine.drop_held();
+    EXPECT_TRUE(wait_until([&] { return server->stopped(); }));
+  }
+  MllpServerHarness(const MllpServerHarness&) = delete;
+  MllpServerHarness& operator=(const MllpServerHarness&) = delete;
+
+  std::uint16_t port() const { return server->port(); }
+  const adapters::MllpServerStats& stats() const { return server->stats(); }
+
+  adapters::IoRuntime runtime;
+  ScriptedEngine engine;
+  std::optional<adapters::MllpServer> server;
+};
 
 }  // namespace hims::test

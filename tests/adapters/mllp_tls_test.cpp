@@ -78,22 +78,14 @@ const Pki& pki() {
   return instance;
 }
 
-struct TlsHarness {
-  explicit TlsHarness(TlsServerConfig tls) {
-    auto config = test::server_config();
-    config.tls = std::move(tls);
-    auto started = MllpServer::start(runtime.context(), std::move(config), engine.handler());
-    if (!started) {
-      ADD_FAILURE() << started.error().message();
-      return;
-    }
-    server.emplace(std::move(started.value()));
-  }
-  ~TlsHarness() {
-    if (!server) return;
-    server->stop();
-    EXPECT_TRUE(wait_until([&] { return server->stopped(); }));
-  }
+MllpServerConfig tls_server_config(TlsServerConfig tls) {
+  auto config = test::server_config();
+  config.tls = std::move(tls);
+  return config;
+}
+
+struct TlsHarness : test::MllpServerHarness {
+  explicit TlsHarness(TlsServerConfig tls) : MllpServerHarness(tls_server_config(std::move(tls))) {}
 
   Result<AckResult> send(TlsClientConfig tls, std::string_view id = "T1") {
     auto config = test::client_config(server->port());
@@ -103,10 +95,6 @@ struct TlsHarness {
     if (!client) return client.take_error();
     return client->send(test::hl7_message(id));
   }
-
-  IoRuntime runtime{2};
-  ScriptedEngine engine;
-  std::optional<MllpServer> server;
 };
 
 class Tls : public ::testing::Test {
