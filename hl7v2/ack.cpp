@@ -1,6 +1,8 @@
 // HL7 v2 acknowledgements: ACK building per mode and version, header recovery, reading ACKs.
 #include "hl7v2/ack.hpp"
 
+#include "hl7v2/detail/ascii.hpp"
+#include "hl7v2/detail/scan.hpp"
 #include "hl7v2/detail/text.hpp"
 
 #include <algorithm>
@@ -40,8 +42,8 @@ std::optional<VersionNumber> parse_version(std::string_view text) {
   return VersionNumber{parts[0], parts[1], parts[2]};
 }
 
-bool is_upper_alnum(char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
-bool is_alnum(char c) { return is_upper_alnum(c) || (c >= 'a' && c <= 'z'); }
+using detail::is_alnum;
+using detail::is_upper_alnum;
 
 // A byte that can serve as a delimiter: printable ASCII punctuation.
 bool is_delimiter_char(char c) { return c > 0x20 && c < 0x7F && !is_alnum(c); }
@@ -64,18 +66,7 @@ bool echoable(std::string_view value, std::optional<Charset> charset = Charset::
   return detail::is_valid_utf8(value);
 }
 
-std::string_view until(std::string_view text, char stop) {
-  return text.substr(0, std::min(text.find(stop), text.size()));
-}
-
-std::string_view nth_part(std::string_view text, char separator, std::size_t n) {
-  for (std::size_t i = 1; i < n; ++i) {
-    const auto pos = text.find(separator);
-    if (pos == std::string_view::npos) return {};
-    text.remove_prefix(pos + 1);
-  }
-  return until(text, separator);
-}
+using detail::nth_piece;
 
 // MSH-18 is echoed only when it names a charset this codec knows: an ACK declaring one it
 // cannot read would be unreadable to ourselves (and garbage there is no charset at all).
@@ -146,11 +137,14 @@ std::string coded_condition(ErrorCondition condition, const Delimiters& d, char 
   return out;
 }
 
+// The segment's sequence to write: MSH is always the first.
+std::uint32_t sequence_of(const ErrorLocation& loc) {
+  return loc.sequence == 0 && loc.segment == "MSH" ? 1 : loc.sequence;
+}
+
 std::string erl(const ErrorLocation& loc, const Delimiters& d) {
   if (loc.segment.empty()) return {};
-  std::uint32_t sequence = loc.sequence;
-  if (sequence == 0 && loc.segment == "MSH") sequence = 1;
-  std::vector<std::string> parts{escape(loc.segment, d), number_or_empty(sequence)};
+  std::vector<std::string> parts{escape(loc.segment, d), number_or_empty(sequence_of(loc))};
   if (loc.field != 0) {
     parts.push_back(std::to_string(loc.field));
     parts.push_back(number_or_empty(loc.repetition));
@@ -161,11 +155,9 @@ std::string erl(const ErrorLocation& loc, const Delimiters& d) {
 }
 
 std::string eld(const AckError& e, const Delimiters& d) {
-  std::uint32_t sequence = e.location.sequence;
-  if (sequence == 0 && e.location.segment == "MSH") sequence = 1;
-  std::vector<std::string> parts{escape(e.location.segment, d), number_or_empty(sequence),
-                                 number_or_empty(e.location.field),
-                                 coded_condition(e.condition, d, d.subcomponent)};
+  std::vector<std::string> parts{
+      escape(e.location.segment, d), number_or_empty(sequence_of(e.location)),
+      number_or_empty(e.location.field), coded_condition(e.condition, d, d.subcomponent)};
   return join_trimmed(std::move(parts), d.component);
 }
 
@@ -450,7 +442,7 @@ OriginalHeader OriginalHeader::recover(std::string_view bytes) {
     h.delimiters.truncation = enc.size() == 5 ? enc[4] : '\0';
     const Delimiters& d = h.delimiters;
     auto part_of = [&](std::string_view v, std::size_t c) {
-      return nth_part(until(v, d.repetition), d.component, c);
+      return nth_piece(nth_piece(v, d.repetition, 1), d.component, c);
     };
     const std::string_view msh18 = part_of(piece(18), 1);
     const std::optional<Charset> charset =
@@ -485,7 +477,7 @@ OriginalHeader OriginalHeader::recover(std::string_view bytes) {
     h.delimiters.field = fs;
   }
   const Delimiters& d = h.delimiters;
-  const std::string_view msh18 = nth_part(piece(18), '^', 1);
+  const std::string_view msh18 = nth_piece(piece(18), '^', 1);
   const std::optional<Charset> charset =
       msh18.empty() ? std::optional<Charset>(Charset::utf8) : charset_from_msh18(msh18);
   auto text = [&](std::string_view v) {
@@ -495,11 +487,11 @@ OriginalHeader OriginalHeader::recover(std::string_view bytes) {
   h.sending_facility = text(piece(4));
   h.receiving_application = text(piece(5));
   h.receiving_facility = text(piece(6));
-  h.message_code = text(nth_part(piece(9), '^', 1));
-  h.trigger_event = text(nth_part(piece(9), '^', 2));
+  h.message_code = text(nth_piece(piece(9), '^', 1));
+  h.trigger_event = text(nth_piece(piece(9), '^', 2));
   h.control_id = text(piece(10));
-  h.processing_id = text(nth_part(piece(11), '^', 1));
-  h.version = text(nth_part(piece(12), '^', 1));
+  h.processing_id = text(nth_piece(piece(11), '^', 1));
+  h.version = text(nth_piece(piece(12), '^', 1));
   h.accept_ack_type = text(piece(15));
   h.application_ack_type = text(piece(16));
   h.charset = known_charset(msh18);
@@ -628,23 +620,21 @@ std::optional<std::string> build_application_ack(const OriginalHeader& original,
 
 std::vector<AckError> check_header(const OriginalHeader& original) {
   std::vector<AckError> out;
-  auto missing = [&](std::uint32_t field, std::string detail) {
+  auto add = [&](ErrorCondition condition, std::uint32_t field, std::string detail) {
     AckError e;
-    e.condition = ErrorCondition::required_field_missing;
+    e.condition = condition;
     e.location = msh_field(field);
     e.detail = std::move(detail);
     out.push_back(std::move(e));
   };
-  if (original.message_code.empty()) missing(9, "message type (MSH-9) is empty");
-  if (original.control_id.empty()) missing(10, "message control id (MSH-10) is empty");
+  constexpr auto kMissing = ErrorCondition::required_field_missing;
+  if (original.message_code.empty()) add(kMissing, 9, "message type (MSH-9) is empty");
+  if (original.control_id.empty()) add(kMissing, 10, "message control id (MSH-10) is empty");
   if (original.version.empty()) {
-    missing(12, "version id (MSH-12) is empty");
+    add(kMissing, 12, "version id (MSH-12) is empty");
   } else if (!is_known_version(original.version)) {
-    AckError e;
-    e.condition = ErrorCondition::unsupported_version_id;
-    e.location = msh_field(12);
-    e.detail = "version id (MSH-12) is not an HL7 v2 version this engine supports (2.1-2.8.2)";
-    out.push_back(std::move(e));
+    add(ErrorCondition::unsupported_version_id, 12,
+        "version id (MSH-12) is not an HL7 v2 version this engine supports (2.1-2.8.2)");
   }
   return out;
 }
@@ -670,14 +660,12 @@ Result<AckReply> read_ack(const MessageView& ack) {
                ? ErrorCondition::application_internal_error
                : static_cast<ErrorCondition>(std::min<std::uint32_t>(n, 0xFFFF));
   };
-  const std::size_t err_count = ack.count("ERR");
-  for (std::size_t k = 1; k <= err_count; ++k) {
-    const auto err = ack.find("ERR", k);
-    if (!err) break;
-    const ElementView err3 = err->field(3);
+  for (const SegmentView err : ack) {
+    if (err.name() != "ERR") continue;
+    const ElementView err3 = err.field(3);
     if (!err3.empty()) {
       AckError e;
-      const ElementView loc = err->field(2).repetition(1);
+      const ElementView loc = err.field(2).repetition(1);
       e.location.segment = loc.component(1).decoded();
       e.location.sequence = to_number(loc.component(2).decoded());
       e.location.field = to_number(loc.component(3).decoded());
@@ -685,19 +673,16 @@ Result<AckReply> read_ack(const MessageView& ack) {
       e.location.component = to_number(loc.component(5).decoded());
       e.location.subcomponent = to_number(loc.component(6).decoded());
       e.condition = condition_of(err3.component(1).decoded());
-      const std::string severity = err->field(4).decoded();
+      const std::string severity = err.field(4).decoded();
       e.severity = severity == "W"   ? ErrorSeverity::warning
                    : severity == "I" ? ErrorSeverity::information
                                      : ErrorSeverity::error;
-      e.detail = err->field(8).decoded();
+      e.detail = err.field(8).decoded();
       if (e.detail.empty()) e.detail = err3.component(2).decoded();
       reply.errors.push_back(std::move(e));
       continue;
     }
-    const ElementView err1 = err->field(1);
-    const std::size_t reps = err1.size();
-    for (std::size_t r = 1; r <= reps; ++r) {
-      const ElementView eld = err1.repetition(r);
+    for (const ElementView eld : err.field(1).children()) {
       if (eld.empty()) continue;
       AckError e;
       e.location.segment = eld.component(1).decoded();

@@ -2,12 +2,12 @@
 
 #include <string>
 
+#include "hl7v2/detail/ascii.hpp"
+
 namespace hims::hl7v2 {
 namespace {
 
-bool is_alnum(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
+using detail::is_alnum;
 
 // A line separator: CR, LF, or an MLLP framing byte (VT start block, FS end block).
 bool is_line_break(char c) { return c == '\r' || c == '\n' || c == '\x0B' || c == '\x1C'; }

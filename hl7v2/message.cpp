@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 
+#include "hl7v2/detail/ascii.hpp"
 #include "hl7v2/detail/text.hpp"
 
 #if defined(__SSE2__)
@@ -17,10 +18,9 @@
 namespace hims::hl7v2 {
 namespace {
 
-bool is_alnum(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-bool is_upper_alnum(char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+using detail::hex_value;
+using detail::is_alnum;
+using detail::is_upper_alnum;
 bool is_blank(char c) { return c == ' ' || c == '\t'; }
 // Printable ASCII punctuation that strict mode accepts as a delimiter.
 bool is_strict_delimiter(char c) { return c > ' ' && c < 0x7F && !is_alnum(c) && c != '"'; }
@@ -43,30 +43,9 @@ std::string segment_where(std::size_t index_1based, std::string_view name) {
   return out;
 }
 
-// The n-th (1-based) piece of `s` split on `sep`; empty when absent.
-std::string_view nth_piece(std::string_view s, char sep, std::size_t n) {
-  if (n == 0) return {};
-  const char* p = s.data();
-  const char* end = p + s.size();
-  for (std::size_t i = 1; i < n; ++i) {
-    const char* hit = detail::find_byte(p, end, sep);
-    if (hit == end) return {};
-    p = hit + 1;
-  }
-  const char* e = detail::find_byte(p, end, sep);
-  return std::string_view(p, static_cast<std::size_t>(e - p));
-}
-
 std::size_t count_pieces(std::string_view s, char sep) {
   if (s.empty()) return 0;
   return 1 + static_cast<std::size_t>(std::count(s.begin(), s.end(), sep));
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
 }
 
 // Appends the bytes of a \Xhh..\ body (without the X); false when it is not an even run of hex.
@@ -178,7 +157,7 @@ std::size_t ElementView::size() const {
 ElementView ElementView::repetition(std::size_t r) const {
   if (level() != Level::field) return r == 1 ? *this : ElementView({}, meta_);
   if (literal()) return ElementView(r == 1 ? raw_ : std::string_view(), meta_at(Level::repetition));
-  return ElementView(nth_piece(raw_, byte(2), r), meta_at(Level::repetition));
+  return ElementView(detail::nth_piece(raw_, byte(2), r), meta_at(Level::repetition));
 }
 
 ElementView ElementView::component(std::size_t c) const {
@@ -186,7 +165,7 @@ ElementView ElementView::component(std::size_t c) const {
   if (lv == Level::field) return repetition(1).component(c);
   if (lv != Level::repetition) return c == 1 ? *this : ElementView({}, meta_);
   if (literal()) return ElementView(c == 1 ? raw_ : std::string_view(), meta_at(Level::component));
-  return ElementView(nth_piece(raw_, byte(1), c), meta_at(Level::component));
+  return ElementView(detail::nth_piece(raw_, byte(1), c), meta_at(Level::component));
 }
 
 ElementView ElementView::subcomponent(std::size_t s) const {
@@ -196,7 +175,7 @@ ElementView ElementView::subcomponent(std::size_t s) const {
   if (literal()) {
     return ElementView(s == 1 ? raw_ : std::string_view(), meta_at(Level::subcomponent));
   }
-  return ElementView(nth_piece(raw_, byte(4), s), meta_at(Level::subcomponent));
+  return ElementView(detail::nth_piece(raw_, byte(4), s), meta_at(Level::subcomponent));
 }
 
 std::string ElementView::decoded() const {
@@ -769,19 +748,9 @@ bool utf8_to_single_byte(std::string& out, std::string_view text, Charset charse
       continue;
     }
     if (charset == Charset::latin1) return false;
-    std::string probe;
-    bool found = false;
-    for (unsigned byte = 0x80; byte <= 0xFF && !found; ++byte) {
-      probe.clear();
-      detail::append_as_utf8(probe, std::string(1, static_cast<char>(byte)), Charset::cp1252);
-      std::string want;
-      detail::append_code_point(want, cp);
-      if (probe == want) {
-        out.push_back(static_cast<char>(byte));
-        found = true;
-      }
-    }
-    if (!found) return false;
+    const int byte = detail::cp1252_byte(cp);
+    if (byte < 0) return false;
+    out.push_back(static_cast<char>(byte));
   }
   return true;
 }
@@ -912,18 +881,18 @@ Status Message::set_raw(const Path& path, std::string_view raw) {
     seg_text.append(d.encoding_characters());
   }
   const std::size_t piece = header ? path.field : path.field + 1;
-  const std::string_view field_raw = nth_piece(seg_text, d.field, piece);
+  const std::string_view field_raw = detail::nth_piece(seg_text, d.field, piece);
   std::string new_field;
   if (path.repetition == Path::kUnset && path.component == Path::kUnset) {
     new_field.assign(raw);
   } else {
     const std::size_t r = path.repetition == Path::kUnset ? 1 : path.repetition;
-    const std::string_view rep_raw = nth_piece(field_raw, d.repetition, r);
+    const std::string_view rep_raw = detail::nth_piece(field_raw, d.repetition, r);
     std::string new_rep;
     if (path.component == Path::kUnset) {
       new_rep.assign(raw);
     } else {
-      const std::string_view comp_raw = nth_piece(rep_raw, d.component, path.component);
+      const std::string_view comp_raw = detail::nth_piece(rep_raw, d.component, path.component);
       const std::string new_comp =
           path.subcomponent == Path::kUnset
               ? std::string(raw)

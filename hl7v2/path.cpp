@@ -1,5 +1,6 @@
 #include "hl7v2/path.hpp"
 
+#include "hl7v2/detail/ascii.hpp"
 #include "hl7v2/errors.hpp"
 
 namespace hims::hl7v2 {
@@ -9,7 +10,7 @@ Error path_error(std::size_t column, std::string detail) {
   return Error(Errc::bad_path, "column " + std::to_string(column + 1), std::move(detail));
 }
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+using detail::is_digit;
 
 // Reads a positive number at `pos`; 0 when there is none or it is over kMaxIndex.
 std::uint32_t read_number(std::string_view text, std::size_t& pos) {
@@ -45,10 +46,7 @@ bool read_index(std::string_view text, std::size_t& pos, std::uint32_t& out) {
 Result<Path> Path::parse(std::string_view text) {
   Path p;
   std::size_t pos = 0;
-  while (pos < text.size() && pos < 3 &&
-         ((text[pos] >= 'A' && text[pos] <= 'Z') || is_digit(text[pos]))) {
-    ++pos;
-  }
+  while (pos < text.size() && pos < 3 && detail::is_upper_alnum(text[pos])) ++pos;
   if (pos < 2) return path_error(0, "a segment id of 2 or 3 upper-case letters or digits");
   p.segment.assign(text.substr(0, pos));
   if (pos < text.size() && (text[pos] == '[' || text[pos] == '(')) {

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <string>
 
+#include "hl7v2/detail/ascii.hpp"
+
 namespace hims::hl7v2 {
 namespace {
 
@@ -21,6 +23,21 @@ ElementView part(ElementView element, std::size_t i) {
       return i == 1 ? element : ElementView{};
   }
   return ElementView{};
+}
+
+// The first sub-component of the first component of the first repetition, at whatever level
+// `element` is: where a primitive value sits.
+ElementView first_leaf(ElementView element) {
+  switch (element.level()) {
+    case Level::field:
+    case Level::repetition:
+      return element.component(1).subcomponent(1);
+    case Level::component:
+      return element.subcomponent(1);
+    case Level::subcomponent:
+      return element;
+  }
+  return element;
 }
 
 Value value_at(ElementView element, std::size_t i) { return Value::from(part(element, i)); }
@@ -51,7 +68,7 @@ Hd hd_at(ElementView element, std::size_t i) {
   return hd;
 }
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+using detail::is_digit;
 
 unsigned digits_value(std::string_view s) {
   unsigned v = 0;
@@ -137,6 +154,23 @@ std::string format_iso(const Fields& f) {
   return out;
 }
 
+// The HL7 DT/DTM digits at the precision, without an offset: "20240305143015.123".
+std::string format_hl7(const Fields& f) {
+  std::string out;
+  out.reserve(24);
+  append_number(out, static_cast<unsigned>(f.year), 4);
+  if (f.precision >= TimePrecision::month) append_number(out, f.month, 2);
+  if (f.precision >= TimePrecision::day) append_number(out, f.day, 2);
+  if (f.precision >= TimePrecision::hour) append_number(out, f.hour, 2);
+  if (f.precision >= TimePrecision::minute) append_number(out, f.minute, 2);
+  if (f.precision >= TimePrecision::second) append_number(out, f.second, 2);
+  if (f.precision >= TimePrecision::fraction && f.fraction_digits > 0) {
+    out += '.';
+    append_number(out, f.fraction, f.fraction_digits);
+  }
+  return out;
+}
+
 constexpr std::array<std::uint32_t, 7> kPow10 = {1, 10, 100, 1000, 10000, 100000, 1000000};
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -156,18 +190,7 @@ bool iequals(std::string_view a, std::string_view b) {
 // ---- Value ---------------------------------------------------------------------------------
 
 Value Value::from(ElementView element) {
-  ElementView leaf = element;
-  switch (element.level()) {
-    case Level::field:
-    case Level::repetition:
-      leaf = element.component(1).subcomponent(1);
-      break;
-    case Level::component:
-      leaf = element.subcomponent(1);
-      break;
-    case Level::subcomponent:
-      break;
-  }
+  const ElementView leaf = first_leaf(element);
   Value v;
   v.null = element.is_null() || leaf.is_null();
   if (!v.null) v.text = leaf.decoded();
@@ -201,11 +224,7 @@ std::string Date::to_iso8601() const {
 }
 
 std::string Date::to_hl7() const {
-  std::string out;
-  append_number(out, static_cast<unsigned>(year), 4);
-  if (precision >= TimePrecision::month) append_number(out, month, 2);
-  if (precision >= TimePrecision::day) append_number(out, day, 2);
-  return out;
+  return format_hl7(Fields{year, month, day, 0, 0, 0, 0, 0, precision});
 }
 
 Result<Date> parse_date(std::string_view raw, std::string_view where) {
@@ -295,11 +314,7 @@ Result<Timestamp> parse_timestamp(std::string_view raw, std::string_view where) 
 }
 
 Result<Timestamp> parse_timestamp(ElementView element, std::string_view where) {
-  ElementView first = element;
-  if (element.level() == Level::field || element.level() == Level::repetition) {
-    first = element.component(1);
-  }
-  if (first.level() == Level::component) first = first.subcomponent(1);
+  const ElementView first = first_leaf(element);
   if (first.is_null()) return bad_value(where, "explicit null instead of a date/time");
   return parse_timestamp(std::string_view(first.decoded()), where);
 }
@@ -358,18 +373,8 @@ Date Timestamp::date() const {
 }
 
 std::string Timestamp::to_hl7() const {
-  std::string out;
-  out.reserve(24);
-  append_number(out, static_cast<unsigned>(year), 4);
-  if (precision >= TimePrecision::month) append_number(out, month, 2);
-  if (precision >= TimePrecision::day) append_number(out, day, 2);
-  if (precision >= TimePrecision::hour) append_number(out, hour, 2);
-  if (precision >= TimePrecision::minute) append_number(out, minute, 2);
-  if (precision >= TimePrecision::second) append_number(out, second, 2);
-  if (precision >= TimePrecision::fraction && fraction_digits > 0) {
-    out += '.';
-    append_number(out, fraction, fraction_digits);
-  }
+  std::string out = format_hl7(
+      Fields{year, month, day, hour, minute, second, fraction, fraction_digits, precision});
   if (utc_offset_minutes) append_offset(out, *utc_offset_minutes, false);
   return out;
 }

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string_view>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -101,6 +102,20 @@ inline std::uint32_t match3_mask16(const char* p, std::size_t n, bool readable16
   }
   return m & valid;
 #endif
+}
+
+// The n-th (1-based) piece of `s` split on `sep`; empty when absent.
+inline std::string_view nth_piece(std::string_view s, char sep, std::size_t n) {
+  if (n == 0) return {};
+  const char* p = s.data();
+  const char* end = p + s.size();
+  for (std::size_t i = 1; i < n; ++i) {
+    const char* hit = find_byte(p, end, sep);
+    if (hit == end) return {};
+    p = hit + 1;
+  }
+  const char* e = find_byte(p, end, sep);
+  return std::string_view(p, static_cast<std::size_t>(e - p));
 }
 
 }  // namespace hims::hl7v2::detail

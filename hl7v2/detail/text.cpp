@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "hl7v2/detail/ascii.hpp"
+
 namespace hims::hl7v2::detail {
 namespace {
 
@@ -36,14 +38,12 @@ std::uint32_t latin9_code_point(unsigned char b) {
   }
 }
 
-namespace {
-
-bool is_upper_alnum(char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
-bool is_hex(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f');
+int cp1252_byte(std::uint32_t cp) {
+  for (std::size_t i = 0; i < kCp1252High.size(); ++i) {
+    if (kCp1252High[i] == cp) return static_cast<int>(0x80 + i);
+  }
+  return cp >= 0xA0 && cp <= 0xFF ? static_cast<int>(cp) : -1;
 }
-
-}  // namespace
 
 void append_code_point(std::string& out, std::uint32_t cp) {
   if (cp < 0x80) {
@@ -153,7 +153,7 @@ std::size_t formatting_escape_length(std::string_view text, char escape) {
     const std::string_view hex = body.substr(1);
     if (hex.size() != (body[0] == 'C' ? 4u : 6u)) return 0;
     for (char c : hex) {
-      if (!is_hex(c)) return 0;
+      if (hex_value(c) < 0) return 0;
     }
     return len;
   }

@@ -16,6 +16,8 @@ void append_as_utf8(std::string& out, std::string_view bytes, Charset charset);
 void append_code_point(std::string& out, std::uint32_t cp);
 // The code point of an ISO-8859-15 byte.
 std::uint32_t latin9_code_point(unsigned char byte);
+// The windows-1252 byte (0x80..0xFF) that reads as code point `cp`, or -1 when there is none.
+int cp1252_byte(std::uint32_t cp);
 // True when `bytes` is well-formed UTF-8 (no overlongs, surrogates or values above U+10FFFF).
 bool is_valid_utf8(std::string_view bytes);
 // Offset of the first byte that breaks UTF-8, or bytes.size() when it is valid.
