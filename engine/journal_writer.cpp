@@ -209,13 +209,12 @@ void JournalWriter::commit(std::vector<Pending>& batch) {
   // Duplicate candidates: entries as received, with a control id, from a source whose window is
   // on. Rejected entries are always journaled (the record of a refusal); entries without a
   // control id cannot be re-sent ones.
-  std::vector<std::string> hashes(n);
-  std::vector<store::TimePoint> since(n);                     // start of each candidate's window
+  std::vector<std::optional<store::TimePoint>> since(n);      // start of each candidate's window
   std::vector<std::optional<std::size_t>> first_in_batch(n);  // same-batch duplicate of
   {
     std::unordered_map<std::string, std::size_t> seen;
     for (std::size_t i = 0; i < n; ++i) {
-      const auto& e = batch[i].entry;
+      auto& e = batch[i].entry;
       if (e.state != store::MessageState::received || e.control_id.empty()) continue;
       const auto own = options_.duplicate_window_by_source.find(e.source);
       const std::chrono::seconds window = own != options_.duplicate_window_by_source.end()
@@ -223,10 +222,11 @@ void JournalWriter::commit(std::vector<Pending>& batch) {
                                               : options_.duplicate_window;
       if (window.count() <= 0) continue;
       since[i] = now - window;
-      // Sources hash on their own threads when they can; this thread only when they did not.
-      hashes[i] = e.content_hash.empty() ? store::sha256_hex(e.raw) : e.content_hash;
+      // Sources hash on their own threads when they can; this thread only when they did not, into
+      // the entry, so the store does not hash it again.
+      if (e.content_hash.empty()) e.content_hash = store::sha256_hex(e.raw);
       std::string key = e.source;
-      key.append(1, '\0').append(e.control_id).append(1, '\0').append(hashes[i]);
+      key.append(1, '\0').append(e.control_id).append(1, '\0').append(e.content_hash);
       auto [it, inserted] = seen.try_emplace(std::move(key), i);
       if (!inserted) first_in_batch[i] = it->second;
     }
@@ -247,9 +247,10 @@ void JournalWriter::commit(std::vector<Pending>& batch) {
         std::vector<store::DuplicateQuery> queries;
         std::vector<std::size_t> asked;  // batch index of each query
         for (std::size_t i = 0; i < n; ++i) {
-          if (first_in_batch[i] || hashes[i].empty()) continue;
+          if (first_in_batch[i] || !since[i]) continue;
           const auto& e = batch[i].entry;
-          queries.push_back(store::DuplicateQuery{e.source, e.control_id, hashes[i], since[i], 0});
+          queries.push_back(
+              store::DuplicateQuery{e.source, e.control_id, e.content_hash, *since[i], 0});
           asked.push_back(i);
         }
         if (!queries.empty()) {
@@ -273,8 +274,6 @@ void JournalWriter::commit(std::vector<Pending>& batch) {
             if (p->state == store::MessageState::errored) entries.back().error = p->detail;
             processed_rows.push_back(i);
           }
-          // Hashed above (or by the source): the store need not hash again.
-          if (!hashes[i].empty()) entries.back().content_hash = std::move(hashes[i]);
         }
         auto appended = store_->append(entries);
         if (!appended.ok()) return appended.take_error();

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <bit>
 #include <charconv>
+#include <initializer_list>
 #include <limits>
 #include <unordered_map>
 #include <utility>
@@ -244,10 +245,11 @@ const RowsStatement& journal_insert() {
   return statement;
 }
 
+// (journal_id, from_state or NULL, to_state, at_us, detail) per row.
 const RowsStatement& history_insert() {
   static const RowsStatement statement(
       "INSERT INTO journal_history (journal_id, from_state, to_state, at_us, detail) VALUES ",
-      "($1, NULL, $2, $3, $4)", 0, 4, "");
+      "($1, $2, $3, $4, $5)", 0, 5, "");
   return statement;
 }
 
@@ -263,7 +265,7 @@ const RowsStatement& duplicates_select() {
   return statement;
 }
 
-// Rows padded to a power of two by repeating the last id (harmless in an IN list).
+// The statements below end in an IN list of ids, one per row: run them with for_id_chunks.
 const RowsStatement& lease_update() {
   static const RowsStatement statement(
       "UPDATE queue_items SET lease_owner = $1, lease_until_us = $2 WHERE id IN (", "$1", 2, 1,
@@ -272,7 +274,6 @@ const RowsStatement& lease_update() {
 }
 
 // commit_processing: the entries still `received` among $4.. go to state $1 with error $2 at $3.
-// Rows padded like lease_update.
 const RowsStatement& processing_update() {
   static const RowsStatement statement(
       "UPDATE journal SET state = $1, error = $2, updated_at_us = $3 WHERE state = 'received' "
@@ -281,14 +282,8 @@ const RowsStatement& processing_update() {
   return statement;
 }
 
-const RowsStatement& processing_history_insert() {
-  static const RowsStatement statement(
-      "INSERT INTO journal_history (journal_id, from_state, to_state, at_us, detail) VALUES ",
-      "($1, 'received', $2, $3, $4)", 0, 4, "");
-  return statement;
-}
-
-// 7 parameters per row. The rows of one INSERT get ascending ids in VALUES order (see append).
+// 7 parameters per row (queue_item_params). The rows of one INSERT get ascending ids in VALUES
+// order (see append).
 const RowsStatement& queue_insert() {
   static const RowsStatement statement(
       "INSERT INTO queue_items (destination, journal_id, payload, status, attempts, "
@@ -297,13 +292,11 @@ const RowsStatement& queue_insert() {
   return statement;
 }
 
-// Rows padded to a power of two by repeating the last id (harmless in an IN list).
 const RowsStatement& journal_ids_select() {
   static const RowsStatement statement("SELECT id FROM journal WHERE id IN (", "$1", 0, 1, ")");
   return statement;
 }
 
-// Rows padded like lease_update.
 const RowsStatement& delivered_update() {
   static const RowsStatement statement(
       "UPDATE queue_items SET status = 'delivered', delivered_at_us = $1, last_error = '', "
@@ -311,6 +304,51 @@ const RowsStatement& delivered_update() {
       "AND id IN (",
       "$1", 2, 1, ") RETURNING id");
   return statement;
+}
+
+// Runs `statement` (its rows: one id each, after the `shared` parameters) over `ids` in chunks of
+// up to kMaxRows, each padded to a power of two by repeating its last id (harmless in an IN list),
+// and hands each chunk's ids and result to `on_chunk`, which returns a Status.
+template <class OnChunk>
+Status for_id_chunks(Driver& driver, const RowsStatement& statement,
+                     std::initializer_list<Param> shared, std::span<const std::int64_t> ids,
+                     OnChunk&& on_chunk) {
+  std::vector<Param> params;
+  params.reserve(shared.size() + kMaxRows);
+  for (std::size_t offset = 0; offset < ids.size();) {
+    const std::size_t real = std::min(kMaxRows, ids.size() - offset);
+    const std::size_t rows = std::bit_ceil(real);
+    params.assign(shared);
+    for (std::size_t k = 0; k < rows; ++k) {
+      params.push_back(Param::of(ids[offset + std::min(k, real - 1)]));
+    }
+    auto result = driver.query(statement.sql(rows), params);
+    if (!result.ok()) return result.take_error();
+    if (Status s = on_chunk(ids.subspan(offset, real), *result); !s.ok()) return s;
+    offset += real;
+  }
+  return {};
+}
+
+// The first of `ids` that no row names (in its first column).
+std::optional<std::int64_t> first_missing(std::span<const std::int64_t> ids, const Rows& rows) {
+  for (const std::int64_t id : ids) {
+    if (std::none_of(rows.begin(), rows.end(),
+                     [&](const Row& row) { return to_int(row[0]) == id; })) {
+      return id;
+    }
+  }
+  return std::nullopt;
+}
+
+// Appends one queue_insert row's parameters (journal_id 0: none).
+void queue_item_params(std::vector<Param>& params, JournalId journal_id, const NewQueueItem& item,
+                       std::int64_t at_us) {
+  params.insert(
+      params.end(),
+      {Param::text(item.destination), journal_id > 0 ? Param::of(journal_id) : Param::null(),
+       Param::blob(item.payload), Param::of(at_us), Param::of(to_us(item.not_before)),
+       Param::text(item.route), Param::text(item.source)});
 }
 
 // One entry of a processing commit, as commit_processing and commit_processing_batch get it.
@@ -348,7 +386,7 @@ Result<std::vector<bool>> commit_views(Driver& driver, std::span<const CommitVie
     if (first.emplace(batch[i].id, i).second) listed.push_back(i);
   }
   std::vector<Param> params;
-  params.reserve(kMaxRows * 7);
+  params.reserve(kMaxRows * 5);
   // The state check and the change are one statement: of two workers committing the same entry
   // (PostgreSQL: the row lock orders them), only the first finds it still `received`. One UPDATE
   // per (state, error) group and 64 ids: a batch of routed entries is one group.
@@ -371,48 +409,33 @@ Result<std::vector<bool>> commit_views(Driver& driver, std::span<const CommitVie
         group.push_back(batch[i].id);
       }
     }
-    for (std::size_t offset = 0; offset < group.size();) {
-      const std::size_t rest = group.size() - offset;
-      const std::size_t rows = std::min(kMaxRows, std::bit_ceil(rest));
-      params.assign(
-          {Param::text(to_string(batch[lead].to)), Param::text(error_of(lead)), Param::of(at_us)});
-      for (std::size_t k = 0; k < rows; ++k) {
-        params.push_back(Param::of(group[offset + std::min(k, rest - 1)]));
-      }
-      auto upd = driver.query(processing_update().sql(rows), params);
-      if (!upd.ok()) return upd.take_error();
-      for (const Row& row : *upd) {
-        const auto it = first.find(to_int(row[0]));
-        if (it == first.end()) return bad_data("journal.id");
-        applied[it->second] = true;
-      }
-      offset += std::min(rows, rest);
-    }
+    Status s = for_id_chunks(
+        driver, processing_update(),
+        {Param::text(to_string(batch[lead].to)), Param::text(error_of(lead)), Param::of(at_us)},
+        group, [&](std::span<const JournalId>, const Rows& updated) -> Status {
+          for (const Row& row : updated) {
+            const auto it = first.find(to_int(row[0]));
+            if (it == first.end()) return bad_data("journal.id");
+            applied[it->second] = true;
+          }
+          return {};
+        });
+    if (!s.ok()) return s.take_error();
   }
   // Entries not applied: in another state, or no entry at all (not_found, like set_state).
   std::vector<JournalId> unapplied;
   for (const std::size_t i : listed) {
     if (!applied[i]) unapplied.push_back(batch[i].id);
   }
-  for (std::size_t offset = 0; offset < unapplied.size();) {
-    const std::size_t rest = unapplied.size() - offset;
-    const std::size_t rows = std::min(kMaxRows, std::bit_ceil(rest));
-    params.clear();
-    for (std::size_t k = 0; k < rows; ++k) {
-      params.push_back(Param::of(unapplied[offset + std::min(k, rest - 1)]));
-    }
-    auto found = driver.query(journal_ids_select().sql(rows), params);
-    if (!found.ok()) return found.take_error();
-    for (std::size_t k = 0; k < std::min(rows, rest); ++k) {
-      const JournalId id = unapplied[offset + k];
-      const bool exists = std::any_of(found->begin(), found->end(),
-                                      [&](const Row& row) { return to_int(row[0]) == id; });
-      if (!exists) {
-        return Error(StoreErrc::not_found, "journal " + std::to_string(id), "no such entry");
-      }
-    }
-    offset += std::min(rows, rest);
-  }
+  Status exist = for_id_chunks(driver, journal_ids_select(), {}, unapplied,
+                               [](std::span<const JournalId> ids, const Rows& found) -> Status {
+                                 if (auto id = first_missing(ids, found)) {
+                                   return Error(StoreErrc::not_found,
+                                                "journal " + std::to_string(*id), "no such entry");
+                                 }
+                                 return {};
+                               });
+  if (!exist.ok()) return exist.take_error();
   std::vector<std::size_t> done;
   done.reserve(listed.size());
   for (const std::size_t i : listed) {
@@ -423,10 +446,11 @@ Result<std::vector<bool>> commit_views(Driver& driver, std::span<const CommitVie
     params.clear();
     for (std::size_t k = 0; k < rows; ++k) {
       const CommitView& c = batch[done[offset + k]];
-      params.insert(params.end(), {Param::of(c.id), Param::text(to_string(c.to)), Param::of(at_us),
-                                   Param::text(c.detail)});
+      params.insert(params.end(),
+                    {Param::of(c.id), Param::text(to_string(MessageState::received)),
+                     Param::text(to_string(c.to)), Param::of(at_us), Param::text(c.detail)});
     }
-    auto hist = driver.query(processing_history_insert().sql(rows), params);
+    auto hist = driver.query(history_insert().sql(rows), params);
     if (!hist.ok()) return hist.take_error();
     offset += rows;
   }
@@ -451,10 +475,7 @@ Status insert_queue_items(Driver& driver,
     params.clear();
     for (std::size_t k = 0; k < rows; ++k) {
       const auto& [journal_id, item] = items[offset + k];
-      params.insert(params.end(), {Param::text(item->destination), Param::of(journal_id),
-                                   Param::blob(item->payload), Param::of(at_us),
-                                   Param::of(to_us(item->not_before)), Param::text(item->route),
-                                   Param::text(item->source)});
+      queue_item_params(params, journal_id, *item, at_us);
     }
     auto ins = driver.query(queue_insert().sql(rows), params);
     if (!ins.ok()) return ins.take_error();
@@ -618,8 +639,9 @@ Result<std::vector<JournalId>> Store::append(std::span<const NewJournalEntry> ba
       params.clear();
       for (std::size_t i = 0; i < rows; ++i) {
         const NewJournalEntry& e = chunk[i];
-        params.insert(params.end(), {Param::of(ids[first + i]), Param::text(to_string(e.state)),
-                                     Param::of(to_us(e.received_at)), Param::text(e.error)});
+        params.insert(params.end(),
+                      {Param::of(ids[first + i]), Param::null(), Param::text(to_string(e.state)),
+                       Param::of(to_us(e.received_at)), Param::text(e.error)});
       }
       auto hist = driver_->query(history_insert().sql(rows), params);
       if (!hist.ok()) return hist.take_error();
@@ -643,22 +665,9 @@ Result<std::optional<JournalEntry>> Store::get(JournalId id) {
 }
 
 Result<std::optional<JournalId>> Store::find_duplicate(const DuplicateQuery& query) {
-  return in_tx<std::optional<JournalId>>([&]() -> Result<std::optional<JournalId>> {
-    std::string sql =
-        "SELECT id FROM journal WHERE source = $1 AND control_id = $2 AND content_hash = $3 "
-        "AND received_at_us >= $4";
-    std::vector<Param> params{Param::text(query.source), Param::text(query.control_id),
-                              Param::text(query.content_hash), Param::of(to_us(query.since))};
-    if (query.before_id > 0) {
-      sql += " AND id < $5";
-      params.push_back(Param::of(query.before_id));
-    }
-    sql += " ORDER BY id LIMIT 1";
-    auto rows = driver_->query(sql, params);
-    if (!rows.ok()) return rows.take_error();
-    if (rows->empty()) return std::optional<JournalId>{};
-    return std::optional<JournalId>(to_int((*rows)[0][0]));
-  });
+  auto found = find_duplicates(std::span(&query, 1));
+  if (!found.ok()) return found.take_error();
+  return found->front();
 }
 
 Result<std::vector<std::optional<JournalId>>> Store::find_duplicates(
@@ -712,9 +721,7 @@ Status Store::set_state(JournalId id, MessageState to, std::string_view detail, 
             {Param::of(id), Param::text(to_string(to)),
              Param::text(is_error ? detail : std::string_view()), Param::of(at_us)});
     if (!upd.ok()) return upd.take_error();
-    auto hist = run(*driver_,
-                    "INSERT INTO journal_history (journal_id, from_state, to_state, at_us, "
-                    "detail) VALUES ($1, $2, $3, $4, $5)",
+    auto hist = run(*driver_, history_insert().sql(1),
                     {Param::of(id), Param::text(from), Param::text(to_string(to)), Param::of(at_us),
                      Param::text(detail)});
     if (!hist.ok()) return hist.take_error();
@@ -770,10 +777,10 @@ Result<std::int64_t> Store::reprocess(JournalId id, TimePoint at, std::string_vi
                    {Param::of(id), Param::of(at_us), Param::text(from)});
     if (!upd.ok()) return upd.take_error();
     if (upd->empty()) return std::int64_t{0};
-    auto hist = run(*driver_,
-                    "INSERT INTO journal_history (journal_id, from_state, to_state, at_us, "
-                    "detail) VALUES ($1, $2, 'received', $3, $4)",
-                    {Param::of(id), Param::text(from), Param::of(at_us), Param::text(detail)});
+    auto hist =
+        run(*driver_, history_insert().sql(1),
+            {Param::of(id), Param::text(from), Param::text(to_string(MessageState::received)),
+             Param::of(at_us), Param::text(detail)});
     if (!hist.ok()) return hist.take_error();
     return std::int64_t{1};
   });
@@ -842,14 +849,10 @@ Result<QueueItemId> Store::enqueue(const NewQueueItem& item, JournalId journal_i
     return Error(StoreErrc::bad_argument, "enqueue", "empty destination");
   }
   return in_tx<QueueItemId>([&]() -> Result<QueueItemId> {
-    auto rows =
-        run(*driver_,
-            "INSERT INTO queue_items (destination, journal_id, payload, status, attempts, "
-            "enqueued_at_us, not_before_us, last_error, route, source) VALUES ($1, $2, $3, "
-            "'pending', 0, $4, $5, '', $6, $7) RETURNING id",
-            {Param::text(item.destination), journal_id > 0 ? Param::of(journal_id) : Param::null(),
-             Param::blob(item.payload), Param::of(to_us(now)), Param::of(to_us(item.not_before)),
-             Param::text(item.route), Param::text(item.source)});
+    static const std::string sql = queue_insert().sql(1) + " RETURNING id";
+    std::vector<Param> params;
+    queue_item_params(params, journal_id, item, to_us(now));
+    auto rows = driver_->query(sql, params);
     if (!rows.ok()) return rows.take_error();
     if (rows->size() != 1) return bad_data("queue_items.id");
     return to_int((*rows)[0][0]);
@@ -941,19 +944,13 @@ Result<std::vector<QueueItem>> Store::next_due_batch(std::string_view destinatio
     }
     const std::int64_t until_us =
         now_us + std::chrono::duration_cast<std::chrono::microseconds>(lease).count();
-    std::vector<Param> params;
-    params.reserve(2 + kMaxRows);
-    for (std::size_t offset = 0; offset < items->size();) {
-      const std::size_t rest = items->size() - offset;
-      const std::size_t rows = std::min(kMaxRows, std::bit_ceil(rest));
-      params.assign({Param::text(lease_owner_), Param::of(until_us)});
-      for (std::size_t i = 0; i < rows; ++i) {
-        params.push_back(Param::of((*items)[offset + std::min(i, rest - 1)].id));
-      }
-      auto upd = driver_->query(lease_update().sql(rows), params);
-      if (!upd.ok()) return upd.take_error();
-      offset += std::min(rows, rest);
-    }
+    std::vector<QueueItemId> ids;
+    ids.reserve(items->size());
+    for (const QueueItem& item : *items) ids.push_back(item.id);
+    Status leased =
+        for_id_chunks(*driver_, lease_update(), {Param::text(lease_owner_), Param::of(until_us)},
+                      ids, [](std::span<const QueueItemId>, const Rows&) { return Status{}; });
+    if (!leased.ok()) return leased.take_error();
     for (auto& item : *items) {
       item.lease_owner = lease_owner_;
       item.lease_until = from_us(until_us);
@@ -991,11 +988,7 @@ Status leased_update(Driver& driver, const QueueItem& item, const std::string& o
 }  // namespace
 
 Status Store::mark_delivered(const QueueItem& item, TimePoint at) {
-  return in_tx<void>([&]() -> Status {
-    return leased_update(*driver_, item, lease_owner_,
-                         "status = 'delivered', delivered_at_us = $3, last_error = $4",
-                         Param::of(to_us(at)), Param::text(""));
-  });
+  return mark_delivered_batch(std::span(&item, 1), at);
 }
 
 Status Store::mark_delivered_batch(std::span<const QueueItem> items, TimePoint at) {
@@ -1010,35 +1003,15 @@ Status Store::mark_delivered_batch(std::span<const QueueItem> items, TimePoint a
       return Error(StoreErrc::lease_lost, "queue item " + std::to_string(*twice),
                    "listed twice in one mark_delivered_batch");
     }
-    std::vector<Param> params;
-    params.reserve(2 + kMaxRows);
-    for (std::size_t offset = 0; offset < ids.size();) {
-      const std::size_t rest = ids.size() - offset;
-      const std::size_t rows = std::min(kMaxRows, std::bit_ceil(rest));
-      const std::size_t real = std::min(rows, rest);
-      params.assign({Param::of(to_us(at)), Param::text(lease_owner_)});
-      for (std::size_t k = 0; k < rows; ++k) {
-        params.push_back(Param::of(ids[offset + std::min(k, rest - 1)]));
-      }
-      auto upd = driver_->query(delivered_update().sql(rows), params);
-      if (!upd.ok()) return upd.take_error();
-      if (upd->size() != real) {
-        // Name the first that was not updated; the caller's transaction rolls the rest back.
-        QueueItemId lost = ids[offset];
-        for (std::size_t k = 0; k < real; ++k) {
-          const QueueItemId id = ids[offset + k];
-          if (std::none_of(upd->begin(), upd->end(),
-                           [&](const Row& row) { return to_int(row[0]) == id; })) {
-            lost = id;
-            break;
-          }
-        }
-        return Error(StoreErrc::lease_lost, "queue item " + std::to_string(lost),
-                     "not pending or not leased by this store");
-      }
-      offset += real;
-    }
-    return {};
+    return for_id_chunks(
+        *driver_, delivered_update(), {Param::of(to_us(at)), Param::text(lease_owner_)}, ids,
+        [](std::span<const QueueItemId> chunk, const Rows& updated) -> Status {
+          if (updated.size() == chunk.size()) return {};
+          // Name the first that was not updated; the caller's transaction rolls the rest back.
+          const QueueItemId lost = first_missing(chunk, updated).value_or(chunk.front());
+          return Error(StoreErrc::lease_lost, "queue item " + std::to_string(lost),
+                       "not pending or not leased by this store");
+        });
   });
 }
 

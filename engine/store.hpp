@@ -122,13 +122,13 @@ struct NewQueueItem {
   std::string source{};  // the source of the message it comes from (file names); may be empty
 };
 
-// One entry of commit_processing_batch(): the entry's new state and its outbound items.
 // The queue items of one journal entry (enqueue_batch).
 struct JournalQueueItems {
   JournalId journal_id = 0;
   std::span<const NewQueueItem> items;
 };
 
+// One entry of commit_processing_batch(): the entry's new state and its outbound items.
 struct ProcessingCommit {
   JournalId id = 0;
   MessageState to = MessageState::processed;

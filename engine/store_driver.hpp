@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -28,6 +29,15 @@ struct Param {
   static Param of(std::int64_t v) { return {Kind::integer, v, {}}; }
   static Param text(std::string_view v) { return {Kind::text, 0, v}; }
   static Param blob(std::string_view v) { return {Kind::blob, 0, v}; }
+};
+
+// Hash of the drivers' statement caches (keyed by SQL text): looked up with a string_view, so a
+// query copies no key.
+struct SqlHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view sql) const noexcept {
+    return std::hash<std::string_view>{}(sql);
+  }
 };
 
 // A result cell: NULL or its bytes (integers as decimal text, blobs as raw bytes).

@@ -51,14 +51,6 @@ std::string decode_bytea(const char* data, std::size_t size) {
   return out;
 }
 
-// Lets the statement cache be searched with a string_view (no key copy per query).
-struct SqlHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view sql) const noexcept {
-    return std::hash<std::string_view>{}(sql);
-  }
-};
-
 // A connection with the session settings every store connection needs.
 Result<std::unique_ptr<pqxx::connection>> connect(const std::string& url) {
   std::unique_ptr<pqxx::connection> conn;

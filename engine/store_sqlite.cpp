@@ -17,14 +17,6 @@
 namespace hims::store {
 namespace {
 
-// Lets the statement cache be searched with a string_view (no key copy per query).
-struct SqlHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view sql) const noexcept {
-    return std::hash<std::string_view>{}(sql);
-  }
-};
-
 // A prepared statement and, per $n parameter, its bind index (0: the statement does not use it),
 // worked out once at prepare time instead of a name lookup per bind.
 struct Statement {

@@ -49,17 +49,8 @@ constexpr seconds kDeadline{60};
 
 NewJournalEntry entry(std::string control_id, std::string raw = "", TimePoint at = kT0,
                       std::string source = "lab-results") {
-  NewJournalEntry e;
-  e.raw = raw.empty() ? "MSH|^~\\&|LAB|ACME|||20240101||ORU^R01|" + control_id + "|P|2.5\r" : raw;
-  e.source = std::move(source);
-  e.peer = "127.0.0.1:50000";
-  e.received_at = at;
-  e.message_type = "ORU";
-  e.trigger_event = "R01";
-  e.control_id = std::move(control_id);
-  e.sending_application = "LAB";
-  e.sending_facility = "ACME";
-  return e;
+  if (raw.empty()) raw = "MSH|^~\\&|LAB|ACME|||20240101||ORU^R01|" + control_id + "|P|2.5\r";
+  return test::journal_entry(std::move(raw), std::move(control_id), at, std::move(source));
 }
 
 using Collector = test::CompletionRecorder<JournalReceipt>;
@@ -129,6 +120,14 @@ class JournalWriterTest : public ::testing::TestWithParam<Backend> {
     auto m = s->migrate();
     EXPECT_TRUE(m.ok()) << m.error().message();
     return std::make_unique<JournalWriter>(std::move(s), std::move(options));
+  }
+
+  // A writer with a 60 s duplicate window whose clock reads `now_s` (seconds since the epoch).
+  std::unique_ptr<JournalWriter> windowed_writer(const std::atomic<std::int64_t>& now_s) {
+    JournalWriterOptions o;
+    o.duplicate_window = seconds(60);
+    o.clock = [&now_s] { return TimePoint{seconds(now_s.load())}; };
+    return writer(std::move(o));
   }
 
   std::unique_ptr<store::Store> reopen() {
@@ -335,10 +334,7 @@ TEST_P(JournalWriterTest, ConcurrentSubmitsShareCommits) {
 
 TEST_P(JournalWriterTest, DuplicateWithinTheWindowReturnsTheEarlierId) {
   std::atomic<std::int64_t> now_s{1'700'000'010};
-  JournalWriterOptions o;
-  o.duplicate_window = seconds(60);
-  o.clock = [&] { return TimePoint{seconds(now_s.load())}; };
-  auto w = writer(o);
+  auto w = windowed_writer(now_s);
   ASSERT_NE(w, nullptr);
   Collector c(3);
   ASSERT_TRUE(w->submit(entry("DUP1"), c.at(0)).ok());
@@ -391,10 +387,7 @@ TEST_P(JournalWriterTest, EachSourceUsesItsOwnDuplicateWindow) {
 
 TEST_P(JournalWriterTest, DuplicateOutsideTheWindowIsJournaled) {
   std::atomic<std::int64_t> now_s{1'700'000'010};
-  JournalWriterOptions o;
-  o.duplicate_window = seconds(60);
-  o.clock = [&] { return TimePoint{seconds(now_s.load())}; };
-  auto w = writer(o);
+  auto w = windowed_writer(now_s);
   ASSERT_NE(w, nullptr);
   Collector c(2);
   ASSERT_TRUE(w->submit(entry("OLD1"), c.at(0)).ok());  // received at kT0

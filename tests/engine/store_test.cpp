@@ -25,24 +25,10 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 using test::Backend;
+using test::journal_entry;
 
 const TimePoint kT0{seconds(1'700'000'000)};
 constexpr milliseconds kLease{30'000};
-
-NewJournalEntry entry(std::string raw, std::string control_id, TimePoint at,
-                      std::string source = "lab-results") {
-  NewJournalEntry e;
-  e.raw = std::move(raw);
-  e.source = std::move(source);
-  e.peer = "127.0.0.1:50000";
-  e.received_at = at;
-  e.message_type = "ORU";
-  e.trigger_event = "R01";
-  e.control_id = std::move(control_id);
-  e.sending_application = "LAB";
-  e.sending_facility = "ACME";
-  return e;
-}
 
 NewQueueItem item(std::string destination, std::string payload, TimePoint not_before,
                   std::string route = "") {
@@ -132,8 +118,9 @@ TEST(StoreOpen, UnreachablePostgresIsAValueWithAClearMessage) {
 
 TEST_P(StoreTest, AppendReturnsIdsInBatchOrderAndKeepsEveryField) {
   std::string binary("MSH|^~\\&|LAB|ACME\r\0\xff\x01 end", 25);
-  std::vector<NewJournalEntry> batch{entry(binary, "C1", kT0), entry("second", "C2", kT0),
-                                     entry("third", "C3", kT0 + milliseconds(1))};
+  std::vector<NewJournalEntry> batch{journal_entry(binary, "C1", kT0),
+                                     journal_entry("second", "C2", kT0),
+                                     journal_entry("third", "C3", kT0 + milliseconds(1))};
   auto ids = store_->append(batch);
   ASSERT_TRUE(ids.ok()) << ids.error().message();
   ASSERT_EQ(ids->size(), 3u);
@@ -169,7 +156,7 @@ TEST_P(StoreTest, EmptyBatchAppendsNothing) {
 }
 
 TEST_P(StoreTest, RejectedAtIntakeKeepsItsError) {
-  auto e = entry("garbage", "", kT0);
+  auto e = journal_entry("garbage", "", kT0);
   e.state = MessageState::rejected;
   e.error = "hl7v2.bad_segment at MSH";
   const JournalId id = append_one(e);
@@ -180,7 +167,8 @@ TEST_P(StoreTest, RejectedAtIntakeKeepsItsError) {
 }
 
 TEST_P(StoreTest, WhatAppendReturnedSurvivesReopen) {
-  std::vector<NewJournalEntry> batch{entry("one", "C1", kT0), entry("two", "C2", kT0)};
+  std::vector<NewJournalEntry> batch{journal_entry("one", "C1", kT0),
+                                     journal_entry("two", "C2", kT0)};
   auto ids = store_->append(batch);
   ASSERT_TRUE(ids.ok()) << ids.error().message();
   store_.reset();  // close the connection
@@ -201,10 +189,10 @@ TEST_P(StoreTest, GetUnknownIdIsEmpty) {
 }
 
 TEST_P(StoreTest, DuplicateIsFoundOnlyWithinTheWindow) {
-  const JournalId first = append_one(entry("same bytes", "C1", kT0));
-  const JournalId second = append_one(entry("same bytes", "C1", kT0 + seconds(10)));
-  append_one(entry("other bytes", "C1", kT0 + seconds(11)));
-  append_one(entry("same bytes", "C1", kT0 + seconds(12), "other-source"));
+  const JournalId first = append_one(journal_entry("same bytes", "C1", kT0));
+  const JournalId second = append_one(journal_entry("same bytes", "C1", kT0 + seconds(10)));
+  append_one(journal_entry("other bytes", "C1", kT0 + seconds(11)));
+  append_one(journal_entry("same bytes", "C1", kT0 + seconds(12), "other-source"));
   const std::string hash = sha256_hex("same bytes");
 
   auto dup = store_->find_duplicate({"lab-results", "C1", hash, kT0 - seconds(50), second});
@@ -231,7 +219,7 @@ TEST_P(StoreTest, DuplicateIsFoundOnlyWithinTheWindow) {
 }
 
 TEST_P(StoreTest, SetStateRecordsHistoryAndError) {
-  const JournalId id = append_one(entry("m", "C1", kT0));
+  const JournalId id = append_one(journal_entry("m", "C1", kT0));
   ASSERT_TRUE(
       store_->set_state(id, MessageState::errored, "mapping failed at PID-3", kT0 + seconds(1))
           .ok());
@@ -264,8 +252,8 @@ TEST_P(StoreTest, SetStateOfUnknownIdIsNotFound) {
 }
 
 TEST_P(StoreTest, UnprocessedIsOldestFirstWithRaw) {
-  std::vector<NewJournalEntry> batch{entry("a", "C1", kT0), entry("b", "C2", kT0),
-                                     entry("c", "C3", kT0)};
+  std::vector<NewJournalEntry> batch{journal_entry("a", "C1", kT0), journal_entry("b", "C2", kT0),
+                                     journal_entry("c", "C3", kT0)};
   auto ids = store_->append(batch);
   ASSERT_TRUE(ids.ok());
   ASSERT_TRUE(store_->set_state((*ids)[1], MessageState::processed, "", kT0).ok());
@@ -283,9 +271,9 @@ TEST_P(StoreTest, UnprocessedIsOldestFirstWithRaw) {
 }
 
 TEST_P(StoreTest, ListFiltersByStateSourceTimeAndControlId) {
-  const JournalId a = append_one(entry("a", "C1", kT0));
-  const JournalId b = append_one(entry("b", "C2", kT0 + seconds(10), "adt-in"));
-  const JournalId c = append_one(entry("c", "C3", kT0 + seconds(20)));
+  const JournalId a = append_one(journal_entry("a", "C1", kT0));
+  const JournalId b = append_one(journal_entry("b", "C2", kT0 + seconds(10), "adt-in"));
+  const JournalId c = append_one(journal_entry("c", "C3", kT0 + seconds(20)));
   ASSERT_TRUE(store_->set_state(c, MessageState::errored, "boom", kT0 + seconds(21)).ok());
 
   auto ids_of = [&](const JournalFilter& f) {
@@ -321,7 +309,7 @@ TEST_P(StoreTest, ListFiltersByStateSourceTimeAndControlId) {
 }
 
 TEST_P(StoreTest, HeadNotDueBlocksItsDestinationOnly) {
-  const JournalId id = append_one(entry("m", "C1", kT0));
+  const JournalId id = append_one(journal_entry("m", "C1", kT0));
   auto a1 = store_->enqueue(item("acme-lab", "A1", kT0 + seconds(60)), id, kT0);
   auto a2 = store_->enqueue(item("acme-lab", "A2", kT0), id, kT0);
   auto b1 = store_->enqueue(item("payer-blue", "B1", kT0), id, kT0);
@@ -449,7 +437,7 @@ TEST_P(StoreTest, TwoDestinationsAreIndependent) {
 }
 
 TEST_P(StoreTest, CommitProcessingChangesStateAndEnqueuesAtomically) {
-  const JournalId id = append_one(entry("m", "C1", kT0));
+  const JournalId id = append_one(journal_entry("m", "C1", kT0));
   std::vector<NewQueueItem> items{item("acme-lab", "out1", kT0), item("payer-blue", "out2", kT0)};
   auto done =
       store_->commit_processing(id, MessageState::processed, "2 routes", kT0 + seconds(1), items);
@@ -463,7 +451,7 @@ TEST_P(StoreTest, CommitProcessingChangesStateAndEnqueuesAtomically) {
 }
 
 TEST_P(StoreTest, CommitProcessingFailureRollsBackEverything) {
-  const JournalId id = append_one(entry("m", "C1", kT0));
+  const JournalId id = append_one(journal_entry("m", "C1", kT0));
   std::vector<NewQueueItem> items{item("acme-lab", "out1", kT0), item("", "bad", kT0)};
   auto s = store_->commit_processing(id, MessageState::processed, "", kT0 + seconds(1), items);
   ASSERT_FALSE(s.ok());
@@ -486,7 +474,7 @@ TEST_P(StoreTest, TransactCommitsAllOrNothing) {
   JournalId kept = 0;
   ASSERT_TRUE(store_
                   ->transact([&]() -> Status {
-                    kept = append_one(entry("kept", "C1", kT0));
+                    kept = append_one(journal_entry("kept", "C1", kT0));
                     auto q = store_->enqueue(item("acme-lab", "kept", kT0), kept, kT0);
                     if (!q.ok()) return q.take_error();
                     return {};
@@ -494,7 +482,7 @@ TEST_P(StoreTest, TransactCommitsAllOrNothing) {
                   .ok());
   // The body fails after two successful writes: both are rolled back.
   auto failed = store_->transact([&]() -> Status {
-    append_one(entry("dropped", "C2", kT0));
+    append_one(journal_entry("dropped", "C2", kT0));
     EXPECT_TRUE(store_->enqueue(item("acme-lab", "dropped", kT0), 0, kT0).ok());
     return Error(StoreErrc::bad_argument, "test", "route failed");
   });
@@ -502,7 +490,7 @@ TEST_P(StoreTest, TransactCommitsAllOrNothing) {
   EXPECT_EQ(failed.error().detail(), "route failed");
   // A failing store call inside fails the transaction even if the body ignores it.
   auto ignored = store_->transact([&]() -> Status {
-    append_one(entry("dropped too", "C3", kT0));
+    append_one(journal_entry("dropped too", "C3", kT0));
     (void)store_->set_state(987654, MessageState::processed, "", kT0);
     return {};
   });
@@ -528,7 +516,7 @@ TEST_P(StoreTest, MigrationsAreRecordedAndIdempotent) {
     EXPECT_EQ((*applied)[i].version, known[i].version);
     EXPECT_EQ((*applied)[i].name, known[i].name);
   }
-  const JournalId id = append_one(entry("m", "C1", kT0));
+  const JournalId id = append_one(journal_entry("m", "C1", kT0));
   ASSERT_TRUE(store_->migrate().ok());
   ASSERT_TRUE(store_->migrate().ok());
   store_.reset();
@@ -595,7 +583,8 @@ TEST_P(StoreTest, SkipLockedClaimDoesNotWaitForAnotherClaimer) {
 TEST_P(StoreTest, AppendOfManyChunksReturnsEveryIdInBatchOrder) {
   std::vector<NewJournalEntry> batch;
   for (int i = 0; i < 150; ++i) {  // two full 64-row chunks, then 16, 4 and 2 rows
-    auto e = entry("raw " + std::to_string(i), "C" + std::to_string(i), kT0 + milliseconds(i));
+    auto e =
+        journal_entry("raw " + std::to_string(i), "C" + std::to_string(i), kT0 + milliseconds(i));
     if (i == 70) {
       e.state = MessageState::rejected;
       e.error = "hl7v2.bad_segment";
@@ -624,9 +613,9 @@ TEST_P(StoreTest, AppendOfManyChunksReturnsEveryIdInBatchOrder) {
 }
 
 TEST_P(StoreTest, FindDuplicatesAnswersLikeFindDuplicateInQueryOrder) {
-  const JournalId first = append_one(entry("same bytes", "C1", kT0));
-  const JournalId second = append_one(entry("same bytes", "C1", kT0 + seconds(10)));
-  const JournalId other = append_one(entry("other bytes", "C2", kT0 + seconds(11)));
+  const JournalId first = append_one(journal_entry("same bytes", "C1", kT0));
+  const JournalId second = append_one(journal_entry("same bytes", "C1", kT0 + seconds(10)));
+  const JournalId other = append_one(journal_entry("other bytes", "C2", kT0 + seconds(11)));
   const std::string hash = sha256_hex("same bytes");
   std::vector<DuplicateQuery> queries{
       {"lab-results", "C1", hash, kT0 - seconds(50), second},  // first
@@ -784,7 +773,7 @@ TEST_P(StoreTest, NextDueBatchDoesNotClaimBehindAHeadLockedByAnotherClaimer) {
 }
 
 TEST_P(StoreTest, CommitProcessingAppliesOnlyOnce) {
-  const JournalId id = append_one(entry("m", "C1", kT0));
+  const JournalId id = append_one(journal_entry("m", "C1", kT0));
   std::vector<NewQueueItem> items{item("acme-lab", "out1", kT0, "lab-results")};
   auto first = store_->commit_processing(id, MessageState::processed, "1 route", kT0, items);
   ASSERT_TRUE(first.ok()) << first.error().message();
@@ -816,10 +805,10 @@ TEST_P(StoreTest, CommitProcessingAppliesOnlyOnce) {
 }
 
 TEST_P(StoreTest, ReprocessSendsErroredAndFilteredEntriesBack) {
-  const JournalId errored = append_one(entry("e", "C1", kT0));
-  const JournalId filtered = append_one(entry("f", "C2", kT0));
-  const JournalId processed = append_one(entry("p", "C3", kT0));
-  const JournalId received = append_one(entry("r", "C4", kT0));
+  const JournalId errored = append_one(journal_entry("e", "C1", kT0));
+  const JournalId filtered = append_one(journal_entry("f", "C2", kT0));
+  const JournalId processed = append_one(journal_entry("p", "C3", kT0));
+  const JournalId received = append_one(journal_entry("r", "C4", kT0));
   ASSERT_TRUE(store_->set_state(errored, MessageState::errored, "PID-3 missing", kT0).ok());
   ASSERT_TRUE(store_->set_state(filtered, MessageState::filtered, "no route", kT0).ok());
   ASSERT_TRUE(store_->set_state(processed, MessageState::processed, "", kT0).ok());
@@ -867,8 +856,8 @@ TEST_P(StoreTest, ReprocessSendsErroredAndFilteredEntriesBack) {
 }
 
 TEST_P(StoreTest, ListQueueFiltersAndPages) {
-  const JournalId j1 = append_one(entry("m1", "C1", kT0));
-  const JournalId j2 = append_one(entry("m2", "C2", kT0));
+  const JournalId j1 = append_one(journal_entry("m1", "C1", kT0));
+  const JournalId j2 = append_one(journal_entry("m2", "C2", kT0));
   std::vector<QueueItemId> ids;
   for (auto [dest, journal] : {std::pair{"acme-lab", j1}, std::pair{"acme-lab", j1},
                                std::pair{"payer-blue", j2}, std::pair{"acme-lab", j2}}) {
@@ -934,8 +923,8 @@ TEST_P(StoreTest, ListQueueFiltersAndPages) {
 }
 
 TEST_P(StoreTest, RequeueDeadByJournalId) {
-  const JournalId j1 = append_one(entry("m1", "C1", kT0));
-  const JournalId j2 = append_one(entry("m2", "C2", kT0));
+  const JournalId j1 = append_one(journal_entry("m1", "C1", kT0));
+  const JournalId j2 = append_one(journal_entry("m2", "C2", kT0));
   ASSERT_TRUE(store_->enqueue(item("acme-lab", "1", kT0), j1, kT0).ok());
   ASSERT_TRUE(store_->enqueue(item("payer-blue", "2", kT0), j2, kT0).ok());
   ASSERT_TRUE(store_->mark_dead(claim("acme-lab", kT0), "AR", kT0).ok());
@@ -953,10 +942,10 @@ TEST_P(StoreTest, JournalCountsPerSourceAndState) {
   auto empty = store_->journal_counts();
   ASSERT_TRUE(empty.ok()) << empty.error().message();
   EXPECT_TRUE(empty->empty());
-  const JournalId a = append_one(entry("a", "C1", kT0));
-  append_one(entry("b", "C2", kT0));
-  append_one(entry("c", "C3", kT0, "adt-in"));
-  auto rejected = entry("d", "C4", kT0, "adt-in");
+  const JournalId a = append_one(journal_entry("a", "C1", kT0));
+  append_one(journal_entry("b", "C2", kT0));
+  append_one(journal_entry("c", "C3", kT0, "adt-in"));
+  auto rejected = journal_entry("d", "C4", kT0, "adt-in");
   rejected.state = MessageState::rejected;
   append_one(rejected);
   ASSERT_TRUE(store_->set_state(a, MessageState::errored, "boom", kT0).ok());
@@ -1080,11 +1069,11 @@ ProcessingCommit commit(JournalId id, MessageState to, std::string detail,
 }
 
 TEST_P(StoreTest, CommitProcessingBatchAppliesEntriesStillReceived) {
-  const JournalId routed = append_one(entry("m1", "C1", kT0));
-  const JournalId filtered = append_one(entry("m2", "C2", kT0));
-  const JournalId errored = append_one(entry("m3", "C3", kT0));
-  const JournalId done = append_one(entry("m4", "C4", kT0));
-  const JournalId last = append_one(entry("m5", "C5", kT0));
+  const JournalId routed = append_one(journal_entry("m1", "C1", kT0));
+  const JournalId filtered = append_one(journal_entry("m2", "C2", kT0));
+  const JournalId errored = append_one(journal_entry("m3", "C3", kT0));
+  const JournalId done = append_one(journal_entry("m4", "C4", kT0));
+  const JournalId last = append_one(journal_entry("m5", "C5", kT0));
   auto earlier = store_->commit_processing(done, MessageState::processed, "1 route", kT0, {});
   ASSERT_TRUE(earlier.ok() && *earlier);
 
@@ -1167,7 +1156,7 @@ TEST_P(StoreTest, CommitProcessingBatchOfManyChunksKeepsBatchOrder) {
   constexpr std::size_t kEntries = 150;  // chunks of 64, 64, 16, 4 and 2 entries
   std::vector<NewJournalEntry> entries;
   for (std::size_t i = 0; i < kEntries; ++i) {
-    entries.push_back(entry("m" + std::to_string(i), "C" + std::to_string(i), kT0));
+    entries.push_back(journal_entry("m" + std::to_string(i), "C" + std::to_string(i), kT0));
   }
   auto ids = store_->append(entries);
   ASSERT_TRUE(ids.ok()) << ids.error().message();
@@ -1212,7 +1201,7 @@ TEST_P(StoreTest, EnqueueBatchQueuesItemsInEntryOrderAcrossChunks) {
   constexpr std::size_t kEntries = 100;  // 200 items: chunks of 64, 64, 64, 8
   std::vector<NewJournalEntry> entries;
   for (std::size_t i = 0; i < kEntries; ++i) {
-    NewJournalEntry e = entry("m" + std::to_string(i), "Q" + std::to_string(i), kT0);
+    NewJournalEntry e = journal_entry("m" + std::to_string(i), "Q" + std::to_string(i), kT0);
     e.state = MessageState::processed;  // appended in its outcome state, as run does
     entries.push_back(std::move(e));
   }
@@ -1260,11 +1249,11 @@ TEST_P(StoreTest, EnqueueBatchQueuesItemsInEntryOrderAcrossChunks) {
 
 TEST_P(StoreTest, PostgresConnectionClosedByTheServerIsOpenedAgain) {
   if (GetParam() != Backend::postgres) GTEST_SKIP() << "PostgreSQL only: a server-side disconnect";
-  const std::vector<NewJournalEntry> first{entry("a", "R1", kT0)};
+  const std::vector<NewJournalEntry> first{journal_entry("a", "R1", kT0)};
   ASSERT_TRUE(store_->append(first).ok());
   ASSERT_GE(db_->disconnect_clients(), 1);  // a server restart or a network cut, as seen by us
   // The statement that meets the closed connection fails (its batch is not acknowledged) ...
-  const std::vector<NewJournalEntry> second{entry("b", "R2", kT0)};
+  const std::vector<NewJournalEntry> second{journal_entry("b", "R2", kT0)};
   auto lost = store_->append(second);
   // ... and the next transaction runs on a new connection, prepared statements and all.
   if (!lost.ok()) {
@@ -1272,7 +1261,7 @@ TEST_P(StoreTest, PostgresConnectionClosedByTheServerIsOpenedAgain) {
         << lost.error().message();
     ASSERT_TRUE(store_->append(second).ok());
   }
-  const std::vector<NewJournalEntry> third{entry("c", "R3", kT0)};
+  const std::vector<NewJournalEntry> third{journal_entry("c", "R3", kT0)};
   auto ids = store_->append(third);
   ASSERT_TRUE(ids.ok()) << ids.error().message();
   JournalFilter all;
@@ -1289,8 +1278,8 @@ TEST_P(StoreTest, EmptyBatchesChangeNothing) {
 }
 
 TEST_P(StoreTest, CommitProcessingBatchFailureWritesNothing) {
-  const JournalId a = append_one(entry("m1", "C1", kT0));
-  const JournalId b = append_one(entry("m2", "C2", kT0));
+  const JournalId a = append_one(journal_entry("m1", "C1", kT0));
+  const JournalId b = append_one(journal_entry("m2", "C2", kT0));
   std::vector<ProcessingCommit> unknown{
       commit(a, MessageState::processed, "", {item("acme-lab", "a", kT0)}),
       commit(987654, MessageState::processed, ""),
@@ -1319,7 +1308,7 @@ TEST_P(StoreTest, CommitProcessingBatchFailureWritesNothing) {
 }
 
 TEST_P(StoreTest, CommitProcessingBatchJoinsAnOpenTransaction) {
-  const JournalId a = append_one(entry("m1", "C1", kT0));
+  const JournalId a = append_one(journal_entry("m1", "C1", kT0));
   Status s = store_->transact([&]() -> Status {
     std::vector<ProcessingCommit> batch{
         commit(a, MessageState::processed, "", {item("acme-lab", "a", kT0)})};
@@ -1339,7 +1328,7 @@ class MarkDeliveredBatchTest : public StoreTest {
  protected:
   // `n` items on acme-lab, in order.
   void enqueue_items(std::size_t n) {
-    const JournalId id = append_one(entry("m", "C1", kT0));
+    const JournalId id = append_one(journal_entry("m", "C1", kT0));
     std::vector<NewQueueItem> items;
     for (std::size_t i = 0; i < n; ++i) items.push_back(item("acme-lab", std::to_string(i), kT0));
     auto r = store_->commit_processing(id, MessageState::processed, "", kT0, items);

@@ -1,6 +1,7 @@
 // A throwaway store for one test: a SQLite file in a fresh temp folder, or a fresh PostgreSQL
 // database on the server HIMS_TEST_POSTGRES_URL names (scripts/test.sh starts one). Both are
-// removed when the object goes. Header-only so only tests that use PostgreSQL link libpqxx.
+// removed when the object goes. Header-only so only tests that use PostgreSQL link libpqxx. Also
+// journal_entry(), the inbound entry the store and journal writer tests submit.
 // Test-only; one object per test, not shared between threads.
 #pragma once
 
@@ -13,8 +14,28 @@
 #include <pqxx/pqxx>
 #include <string>
 #include <system_error>
+#include <utility>
+
+#include "engine/store.hpp"
 
 namespace hims::test {
+
+// A journal entry as an MLLP source submits one: ORU^R01 from LAB at ACME, peer 127.0.0.1:50000.
+inline store::NewJournalEntry journal_entry(std::string raw, std::string control_id,
+                                            store::TimePoint at,
+                                            std::string source = "lab-results") {
+  store::NewJournalEntry e;
+  e.raw = std::move(raw);
+  e.source = std::move(source);
+  e.peer = "127.0.0.1:50000";
+  e.received_at = at;
+  e.message_type = "ORU";
+  e.trigger_event = "R01";
+  e.control_id = std::move(control_id);
+  e.sending_application = "LAB";
+  e.sending_facility = "ACME";
+  return e;
+}
 
 enum class Backend { sqlite, postgres };
 
