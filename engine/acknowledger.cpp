@@ -109,13 +109,16 @@ Acknowledgement Acknowledger::error_ack(const Acknowledgement& original, std::st
   return out;
 }
 
-Acknowledgement Acknowledger::acknowledge(std::string_view message,
-                                          std::chrono::system_clock::time_point now) const {
-  Acknowledgement out;
+Result<hl7v2::MessageView> Acknowledger::parse(std::string_view message) const {
   hl7v2::ParseOptions parse_options;
   parse_options.limits.max_bytes = static_cast<std::size_t>(max_message_size_);
-  auto parsed = hl7v2::MessageView::parse(message, parse_options);
+  return hl7v2::MessageView::parse(message, parse_options);
+}
 
+Acknowledgement Acknowledger::acknowledge(std::string_view message,
+                                          const Result<hl7v2::MessageView>& parsed,
+                                          std::chrono::system_clock::time_point now) const {
+  Acknowledgement out;
   hl7v2::OriginalHeader header;
   std::vector<hl7v2::AckError> errors;
   if (parsed && parsed->header().name() != "MSH") {

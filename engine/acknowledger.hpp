@@ -15,6 +15,7 @@
 
 #include "engine/config.hpp"
 #include "hl7v2/ack.hpp"
+#include "hl7v2/message.hpp"
 
 namespace hims::engine {
 
@@ -44,7 +45,15 @@ class Acknowledger {
 
   // `now` is MSH-7 of the ACK (the engine's clock, injected so tests can fix it).
   Acknowledgement acknowledge(std::string_view message,
+                              std::chrono::system_clock::time_point now) const {
+    return acknowledge(message, parse(message), now);
+  }
+  // The same for a message the caller parsed with parse() (`parsed` views `message`), so it can
+  // route that parse too instead of parsing the message again.
+  Acknowledgement acknowledge(std::string_view message, const Result<hl7v2::MessageView>& parsed,
                               std::chrono::system_clock::time_point now) const;
+  // The message as acknowledge() reads it: bounded by max_message_size.
+  Result<hl7v2::MessageView> parse(std::string_view message) const;
 
   // The answer for a message acknowledge() judged but that was not stored (journal write failed,
   // queue full, shutting down): AE (CE in enhanced mode; the application ack when MSH-15 asks for

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "hl7v2/batch.hpp"
+#include "hl7v2/detail/text.hpp"
 #include "hl7v2/message.hpp"
 
 namespace hims::engine {
@@ -15,42 +16,13 @@ namespace hims::engine {
 std::string valid_utf8(std::string_view text) {
   std::string out;
   out.reserve(text.size());
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    std::size_t len = 0;
-    std::uint32_t min = 0;
-    if (c < 0x80) {
-      out.push_back(text[i++]);
-      continue;
-    }
-    if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      min = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      min = 0x10000;
-    }
-    bool ok = len != 0 && i + len <= text.size();
-    std::uint32_t cp = len == 0 ? 0 : (c & (0x7Fu >> len));
-    for (std::size_t k = 1; ok && k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(text[i + k]);
-      ok = (cc & 0xC0) == 0x80;
-      cp = (cp << 6) | (cc & 0x3Fu);
-    }
-    ok = ok && cp >= min && cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF);
-    if (ok) {
-      out.append(text.substr(i, len));
-      i += len;
-    } else {
-      out.append("\xEF\xBF\xBD");
-      ++i;
-    }
+  for (;;) {
+    const std::size_t bad = hl7v2::detail::utf8_error_offset(text);
+    out.append(text.substr(0, bad));
+    if (bad == text.size()) return out;
+    out.append("\xEF\xBF\xBD");  // U+FFFD for the byte that breaks it
+    text.remove_prefix(bad + 1);
   }
-  return out;
 }
 
 namespace {

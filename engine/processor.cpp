@@ -35,21 +35,28 @@ std::string with_cr_terminators(std::string_view bytes) {
 
 RoutedMessage route_message(const Router& router, std::string_view source, std::string_view raw,
                             store::TimePoint not_before) {
-  RoutedMessage out;
   auto parsed = hl7v2::MessageView::parse(raw);
   if (!parsed) {
+    RoutedMessage out;
     out.outcome = {store::MessageState::errored,
                    "the message does not parse: " + parsed.error().message()};
     return out;
   }
-  const RouteMatches matches = router.match(MatchInput{source, *parsed});
+  return route_message(router, source, *parsed, not_before);
+}
+
+RoutedMessage route_message(const Router& router, std::string_view source,
+                            const hl7v2::MessageView& message, store::TimePoint not_before) {
+  RoutedMessage out;
+  const RouteMatches matches = router.match(MatchInput{source, message});
   if (matches.empty()) {
     out.outcome = {store::MessageState::filtered, "no route matched"};
     return out;
   }
-  const std::string payload = with_cr_terminators(parsed->bytes());
+  const std::string payload = with_cr_terminators(message.bytes());
   for (const std::uint32_t index : matches) {
     out.routes.push_back(index);
+    out.queued.push_back(0);
     const RouteSpec& route = router.route(index);
     for (const std::string& destination : route.destinations) {
       const bool queued = std::any_of(
@@ -63,6 +70,7 @@ RoutedMessage route_message(const Router& router, std::string_view source, std::
       item.route = route.name;
       item.source = std::string(source);
       out.items.push_back(std::move(item));
+      ++out.queued.back();
     }
   }
   out.outcome = {store::MessageState::processed, ""};
@@ -86,7 +94,6 @@ ProcessingMetrics::ProcessingMetrics(metrics::Registry* registry, const Router& 
     const std::string name(router.name(i));
     route_received_.push_back(received.with({name}));
     route_queued_.push_back(queued.with({name}));
-    route_names_.push_back(name);
   }
 }
 
@@ -102,16 +109,11 @@ void ProcessingMetrics::count(const RoutedMessage& routed) const {
       errored_.inc();
       break;
   }
-  for (const std::uint32_t route : routed.routes) {
-    if (route < route_received_.size()) route_received_[route].inc();
-  }
-  for (const store::NewQueueItem& item : routed.items) {
-    for (const std::uint32_t route : routed.routes) {
-      if (route < route_queued_.size() && route_names_[route] == item.route) {
-        route_queued_[route].inc();
-        break;
-      }
-    }
+  for (std::size_t k = 0; k < routed.routes.size(); ++k) {
+    const std::uint32_t route = routed.routes[k];
+    if (route >= route_received_.size()) continue;
+    route_received_[route].inc();
+    if (k < routed.queued.size()) route_queued_[route].inc(routed.queued[k]);
   }
 }
 
@@ -205,32 +207,26 @@ void Processor::run() {
 
 void Processor::process(std::vector<Work>& batch) {
   const Router& router = *router_;
-  struct Decided {
-    RoutedMessage routed;
-    bool applied = false;
-  };
-  std::vector<Decided> decided(batch.size());
+  std::vector<RoutedMessage> routed(batch.size());
+  std::vector<store::ProcessingCommit> commits;  // hold the routed items
+  std::vector<bool> applied;                     // per entry: not processed already
   for (;;) {
     const store::TimePoint now = options_.clock();
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-      decided[i].routed = route_message(router, batch[i].source, batch[i].raw, now);
-    }
-    std::vector<store::ProcessingCommit> commits;
+    commits.clear();
     commits.reserve(batch.size());
     for (std::size_t i = 0; i < batch.size(); ++i) {
-      const RoutedMessage& r = decided[i].routed;
-      commits.push_back(
-          store::ProcessingCommit{batch[i].id, r.outcome.state, r.outcome.detail, r.items});
+      RoutedMessage& r = routed[i];
+      r = route_message(router, batch[i].source, batch[i].raw, now);
+      commits.push_back(store::ProcessingCommit{batch[i].id, r.outcome.state, r.outcome.detail,
+                                                std::move(r.items)});
     }
     const auto started = std::chrono::steady_clock::now();
     // One transaction, a few statements per batch.
-    auto applied = store_->commit_processing_batch(commits, now);
-    Status committed = applied.ok() ? Status{} : Status(applied.error());
-    for (std::size_t i = 0; applied.ok() && i < batch.size() && i < applied->size(); ++i) {
-      decided[i].applied = (*applied)[i];
-    }
+    auto committed = store_->commit_processing_batch(commits, now);
     if (committed.ok()) {
       commit_latency_.observe(std::chrono::steady_clock::now() - started);
+      applied = std::move(*committed);
+      applied.resize(batch.size(), false);
       break;
     }
     {
@@ -251,16 +247,15 @@ void Processor::process(std::vector<Work>& batch) {
   std::vector<std::string> woken;
   Stats delta;
   for (std::size_t i = 0; i < batch.size(); ++i) {
-    const Decided& d = decided[i];
-    const ProcessOutcome& outcome = d.routed.outcome;
-    if (!d.applied) {
+    const ProcessOutcome& outcome = routed[i].outcome;
+    if (!applied[i]) {
       ++delta.skipped;
       // Processed already, by a scan of this run with the same routes: routing is pure, so the
       // recorded outcome is the one computed here.
       if (batch[i].done) batch[i].done(outcome);
       continue;
     }
-    counters_.count(d.routed);
+    counters_.count(routed[i]);
     switch (outcome.state) {
       case store::MessageState::processed:
         ++delta.processed;
@@ -275,7 +270,7 @@ void Processor::process(std::vector<Work>& batch) {
                                       {"error", outcome.detail}});
         break;
     }
-    for (const store::NewQueueItem& item : d.routed.items) {
+    for (const store::NewQueueItem& item : commits[i].items) {
       if (std::find(woken.begin(), woken.end(), item.destination) == woken.end()) {
         woken.push_back(item.destination);
       }

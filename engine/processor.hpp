@@ -30,6 +30,7 @@
 #include "engine/result.hpp"
 #include "engine/router.hpp"
 #include "engine/store.hpp"
+#include "hl7v2/message.hpp"
 
 namespace hims::engine {
 
@@ -60,12 +61,18 @@ struct RoutedMessage {
   ProcessOutcome outcome;
   std::vector<store::NewQueueItem> items;  // one per destination (the first route naming it)
   std::vector<std::uint32_t> routes;       // indices of the routes taken
+  // Items each route taken queued (parallel to routes), for the metrics: counted without the
+  // items, which run hands over to the journal writer.
+  std::vector<std::uint32_t> queued;
 };
 
 // Parses `raw`, matches the routes and builds the queue items (payload: the message with CR
 // segment terminators). `not_before` is the items' first delivery time.
 RoutedMessage route_message(const Router& router, std::string_view source, std::string_view raw,
                             store::TimePoint not_before);
+// The same for a message already parsed.
+RoutedMessage route_message(const Router& router, std::string_view source,
+                            const hl7v2::MessageView& message, store::TimePoint not_before);
 
 // The processing counters (docs/metrics.md): outcomes, and per route the messages taken and the
 // items queued. Shared by the processor and by routing done at the source (run), so both count
@@ -82,7 +89,6 @@ class ProcessingMetrics {
   metrics::Counter errored_;
   std::vector<metrics::Counter> route_received_;  // per route index
   std::vector<metrics::Counter> route_queued_;
-  std::vector<std::string> route_names_;
 };
 
 class Processor {

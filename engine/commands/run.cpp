@@ -166,24 +166,33 @@ void answer_not_stored(const SourceContext& ctx, PendingAck& p, const Error& err
                error.message());
 }
 
-// The handler of one source: builds the ACK on the connection's strand (parsing is bounded by
-// max_message_size and never blocks), submits the message to the journal writer and returns;
-// the writer's completion hands the message to the processor and sends the ACK once the commit
-// holds it (on-commit), or once the processor committed its outcome (on-processed). AE when it
-// could not be stored. The connection reads nothing more until then. No PHI in the logs.
-adapters::MllpHandler make_handler(std::shared_ptr<const SourceContext> ctx, JournalWriter& writer,
-                                   Processor& processor) {
-  return [ctx = std::move(ctx), &writer, &processor](Envelope envelope,
-                                                     adapters::MllpReplier reply) {
+// The handler of one source: builds the ACK and routes the message on the connection's strand
+// (one parse, bounded by max_message_size; never blocks), submits the message with its outcome
+// to the journal writer and returns; the writer's completion sends the ACK once the commit holds
+// both (with on-processed, AE/CE for a message that errored). AE when it could not be stored.
+// The connection reads nothing more until then. No PHI in the logs.
+adapters::MllpHandler make_handler(std::shared_ptr<const SourceContext> ctx,
+                                   JournalWriter& writer) {
+  return [ctx = std::move(ctx), &writer](Envelope envelope, adapters::MllpReplier reply) {
     const auto now = std::chrono::system_clock::now();
     ctx->metrics.received.inc();
     ctx->metrics.received_bytes.inc(envelope.bytes.size());
+    // One parse for the ACK and for routing (it views envelope.bytes: used before they move).
+    const auto parsed = ctx->acknowledger->parse(envelope.bytes);
     auto pending = std::make_shared<PendingAck>(PendingAck{
-        ctx->acknowledger->acknowledge(envelope.bytes, now), std::move(reply), envelope.source,
-        envelope.peer, static_cast<std::uint64_t>(envelope.bytes.size()),
+        ctx->acknowledger->acknowledge(envelope.bytes, parsed, now), std::move(reply),
+        envelope.source, envelope.peer, static_cast<std::uint64_t>(envelope.bytes.size()),
         std::chrono::steady_clock::now()});
 
     const Acknowledgement& a = pending->ack;
+    // Routing here, on this I/O thread: the journal writer commits the entry, its new state and
+    // its queue items in one transaction (DESIGN.md 5.2), so on-processed costs no extra commit.
+    // (A message is only accepted when it parsed.)
+    std::shared_ptr<RoutedMessage> routed;
+    if (a.accepted) {
+      routed = std::make_shared<RoutedMessage>(
+          route_message(*ctx->router, envelope.source, *parsed, now));
+    }
     store::NewJournalEntry entry;
     entry.raw = std::move(envelope.bytes);
     entry.source = std::move(envelope.source);
@@ -215,16 +224,14 @@ adapters::MllpHandler make_handler(std::shared_ptr<const SourceContext> ctx, Jou
       if (!submitted.ok()) answer_not_stored(*ctx, *pending, submitted.error());
       return;
     }
-    // Routing here, on this I/O thread: the journal writer commits the entry, its new state and
-    // its queue items in one transaction (DESIGN.md 5.2), so on-processed costs no extra commit.
-    auto routed =
-        std::make_shared<RoutedMessage>(route_message(*ctx->router, entry.source, entry.raw, now));
     InlineProcessing processing{routed->outcome.state, routed->outcome.detail,
                                 std::move(routed->items)};
     routed->items.clear();
+    // An accepted entry goes in `received` with its processing, so a receipt that is not a
+    // duplicate is always `processed`: its outcome is the one routed here.
     Status submitted = writer.submit(
         std::move(entry), std::move(processing),
-        [ctx, pending, routed, &processor](Result<JournalReceipt> receipt) {
+        [ctx, pending, routed](Result<JournalReceipt> receipt) {
           if (!receipt.ok()) {
             answer_not_stored(*ctx, *pending, receipt.error());
             return;
@@ -237,44 +244,21 @@ adapters::MllpHandler make_handler(std::shared_ptr<const SourceContext> ctx, Jou
             send_ack(*ctx, *pending, pending->ack.ack);
             return;
           }
-          if (receipt->processed) {
-            ctx->processing->count(*routed);
-            const bool errored = routed->outcome.state == store::MessageState::errored;
-            if (errored && ctx->ack_mode == AckMode::on_processed) {
-              answer_error(*ctx, *pending,
-                           "the message could not be processed: " + routed->outcome.detail,
-                           "message errored", routed->outcome.detail);
-              return;
-            }
-            if (errored) {
-              log::warn("message errored", {{"source", pending->source},
-                                            {"control_id", pending->ack.control_id},
-                                            {"journal_id", static_cast<std::int64_t>(receipt->id)},
-                                            {"error", routed->outcome.detail}});
-            }
-            send_ack(*ctx, *pending, pending->ack.ack);
+          ctx->processing->count(*routed);
+          const bool errored = routed->outcome.state == store::MessageState::errored;
+          if (errored && ctx->ack_mode == AckMode::on_processed) {
+            answer_error(*ctx, *pending,
+                         "the message could not be processed: " + routed->outcome.detail,
+                         "message errored", routed->outcome.detail);
             return;
           }
-          // Journaled but not processed with it: the processor takes it.
-          if (ctx->ack_mode == AckMode::on_commit) {
-            send_ack(*ctx, *pending, pending->ack.ack);
-            processor.submit(receipt->id, pending->source, std::move(receipt->raw), {});
-            return;
+          if (errored) {
+            log::warn("message errored", {{"source", pending->source},
+                                          {"control_id", pending->ack.control_id},
+                                          {"journal_id", static_cast<std::int64_t>(receipt->id)},
+                                          {"error", routed->outcome.detail}});
           }
-          processor.submit(
-              receipt->id, pending->source, std::move(receipt->raw),
-              [ctx, pending](Result<ProcessOutcome> outcome) {
-                if (!outcome.ok()) {
-                  answer_error(*ctx, *pending, "the message could not be processed; send it again",
-                               "message not processed", outcome.error().message());
-                } else if (outcome->state == store::MessageState::errored) {
-                  answer_error(*ctx, *pending,
-                               "the message could not be processed: " + outcome->detail,
-                               "message errored", outcome->detail);
-                } else {
-                  send_ack(*ctx, *pending, pending->ack.ack);
-                }
-              });
+          send_ack(*ctx, *pending, pending->ack.ack);
         });
     if (!submitted.ok()) answer_not_stored(*ctx, *pending, submitted.error());
   };
@@ -545,7 +529,7 @@ int run_command(const RunOptions& options) {
                                              prefix + std::to_string(listeners.mllp.size())),
         source.ack_mode, SourceInstruments(registry, source.id), router, processing_metrics});
     auto server = adapters::MllpServer::start(runtime.context(), server_config(source),
-                                              make_handler(std::move(ctx), *writer, *processor));
+                                              make_handler(std::move(ctx), *writer));
     if (!server) {
       log::error("source cannot start", {{"source", source.id},
                                          {"listen", source.listen.to_string()},
