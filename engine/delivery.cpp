@@ -126,17 +126,15 @@ class DeliveryService::Worker {
                {{"destination", config_.id}, {"operation", what}, {"error", error.message()}});
   }
 
-  // Records what one batch came to: every delivered item, then the failed one (if any), in one
-  // transaction, so the log of outcomes follows the FIFO.
-  void record(const std::vector<store::QueueItem>& delivered, const store::QueueItem* failed,
-              const Delivery& verdict, bool to_dead, store::TimePoint now,
-              std::chrono::milliseconds pause) {
-    if (delivered.empty() && failed == nullptr) return;
+  // Records the items delivered before `failed`, then `failed` itself (dead letter or retry at
+  // now + pause), in one transaction, so the outcomes follow the FIFO.
+  void record_failure(const std::vector<store::QueueItem>& delivered,
+                      const store::QueueItem& failed, const Delivery& verdict, bool to_dead,
+                      store::TimePoint now, std::chrono::milliseconds pause) {
     Status s = store_->transact([&]() -> Status {
       if (Status m = store_->mark_delivered_batch(delivered, now); !m.ok()) return m;
-      if (failed == nullptr) return {};
-      if (to_dead) return store_->mark_dead(*failed, verdict.detail, now);
-      return store_->mark_retry(*failed, now + pause, verdict.detail);
+      if (to_dead) return store_->mark_dead(failed, verdict.detail, now);
+      return store_->mark_retry(failed, now + pause, verdict.detail);
     });
     // Not recorded: the items stay leased to this node and are delivered again (at least once).
     if (!s.ok()) store_failed("record deliveries", s.error());
@@ -208,7 +206,7 @@ class DeliveryService::Worker {
       const std::chrono::milliseconds pause =
           to_dead ? std::chrono::milliseconds(0)
                   : backoff_delay(config_.retry, attempts, random01());
-      record(delivered, &item, verdict, to_dead, now, pause);
+      record_failure(delivered, item, verdict, to_dead, now, pause);
       counted(delivered.size(), to_dead ? 1 : 0, to_dead ? 0 : 1, verdict.detail);
       delivered.clear();
       if (to_dead) {
