@@ -132,13 +132,7 @@ std::optional<Workload> load_workload(const std::string& path, std::size_t limit
       why = "message " + std::to_string(w.frames.size() + 1) + " has no MSH-10";
       return std::nullopt;
     }
-    std::string frame;
-    frame.reserve(m.size() + 3);
-    frame += kVt;
-    frame += m;
-    frame += kFs;
-    frame += kCr;
-    w.frames.push_back(std::move(frame));
+    w.frames.push_back(hl7v2::frame(m));
     w.control_ids.emplace_back(id);
   }
   if (w.frames.empty()) {

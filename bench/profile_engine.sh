@@ -37,12 +37,6 @@ mkdir -p "$dir"
 tmp="$(mktemp -d)"
 pgdir="/tmp/bench-pg-prof-$stamp-$$"
 pg_started="" spid="" kpid="" lpid=""
-stop_pid() {
-  if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then
-    kill -TERM "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-  fi
-}
 cleanup() {
   stop_pid "$lpid"
   stop_pid "$spid"
@@ -57,23 +51,9 @@ if [ "$mode" = postgres ]; then
   store="$(taskset -c "$SERVER_CPU" "$repo/scripts/pg-throwaway.sh" start "$pgdir")"
   pg_started=1
 fi
-{
-  cat <<EOF
-log: {format: text, level: warn}
-store: $store
-http: {listen: "127.0.0.1:$HTTP_PORT"}
-sources:
-  bench-in: {type: mllp, listen: "127.0.0.1:$PORT", max_connections: 256, duplicate_window: 0s}
-EOF
-  if [ "$mode" = pass ]; then
-    cat <<EOF
-destinations:
-  sink: {type: mllp, connect: "127.0.0.1:$SINK_PORT"}
-routes:
-  - {name: everything, destinations: [sink]}
-EOF
-  fi
-} >"$tmp/engine.yaml"
+sink_port=""
+if [ "$mode" = pass ]; then sink_port="$SINK_PORT"; fi
+engine_config "$PORT" "$store" "$HTTP_PORT" "$sink_port" >"$tmp/engine.yaml"
 
 total=$((2 + 4 * WINDOW_S + 15))
 if [ "$mode" = pass ]; then
@@ -84,8 +64,7 @@ fi
 timeout -s TERM $((total + 30)) taskset -c "$SERVER_CPU" "$ENGINE" run --config "$tmp/engine.yaml" \
   --log-level warn --ready-file "$tmp/ready.json" >"$dir/engine.log" 2>&1 &
 spid=$!
-for _ in $(seq 1 100); do [ -s "$tmp/ready.json" ] && break; sleep 0.1; done
-[ -s "$tmp/ready.json" ] || { cat "$dir/engine.log" >&2; exit 1; }
+wait_started "$spid" test -s "$tmp/ready.json" || { cat "$dir/engine.log" >&2; exit 1; }
 pid="$(pgrep -P "$spid" | head -1)"
 timeout $((total + 20)) taskset -c "$CLIENT_CPU" "$load" --port "$PORT" --connections "$CONNS" \
   --duration "$((total - 2))s" --warmup 2s --file "$corpus" --messages 2000 --json >"$dir/load.json" &

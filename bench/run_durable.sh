@@ -52,12 +52,6 @@ pgdir="/tmp/bench-pg-$stamp-$$" # not under $tmp: the postgres user must reach i
 pg_started=""
 spid=""
 kpid=""
-stop_pid() { # $1: pid (a `timeout` wrapper); TERM, then wait
-  if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then
-    kill -TERM "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-  fi
-}
 cleanup() {
   stop_pid "$spid"
   stop_pid "$kpid"
@@ -85,38 +79,6 @@ if [ -n "$need_pg" ]; then
   fi
 fi
 
-# Writes the engine config for store URL $1; with $2 = pass, a route to the sink.
-write_config() {
-  cat >"$tmp/engine.yaml" <<EOF
-# run_durable.sh: one MLLP source on loopback, /metrics, warnings only.
-log:
-  format: text
-  level: warn
-store: $1
-http:
-  listen: 127.0.0.1:$HTTP_PORT
-sources:
-  bench-in:
-    type: mllp
-    listen: 127.0.0.1:$PORT
-    max_connections: 256
-    # mllp_load cycles the same 2,000 messages: with the window on, repeats would be duplicates
-    # (looked up, not stored). Off, every message is journaled before its ACK.
-    duplicate_window: 0s
-EOF
-  if [ "${2:-}" = pass ]; then
-    cat >>"$tmp/engine.yaml" <<EOF
-destinations:
-  sink:
-    type: mllp
-    connect: 127.0.0.1:$SINK_PORT
-routes:
-  - name: everything
-    destinations: [sink]
-EOF
-  fi
-}
-
 # Starts the server for mode $1 (sqlite|postgres|pass|peer) on $PORT; sets spid (and kpid for
 # the sink). $2: a name for the point's database. Servers stop by themselves after dur+60 s.
 store_url=""
@@ -129,11 +91,7 @@ start_server() {
     (cd "$peers/node" && exec timeout -s TERM "$limit" taskset -c "$SERVER_CPU" "$NODE" \
       mllp_server.js --lib simple-hl7 --port "$PORT" --max-seconds "$limit") >"$log" 2>&1 &
     spid=$!
-    for _ in $(seq 1 100); do
-      grep -q '"listening":' "$log" 2>/dev/null && return 0
-      kill -0 "$spid" 2>/dev/null || break
-      sleep 0.1
-    done
+    wait_started "$spid" grep -qs '"listening":' "$log" && return 0
   else
     local kind="$mode"
     [ "$mode" = pass ] && kind="$PASS_STORE"
@@ -144,19 +102,15 @@ start_server() {
       timeout -s TERM "$limit" taskset -c "$CLIENT_CPU" "$sink" --port "$SINK_PORT" \
         --max-seconds "$limit" --ready-file "$tmp/sink.ready" >"$tmp/sink.out" 2>&1 &
       kpid=$!
-      for _ in $(seq 1 50); do [ -s "$tmp/sink.ready" ] && break; sleep 0.1; done
-      write_config "$store" pass
+      wait_started "$kpid" test -s "$tmp/sink.ready" || true
+      engine_config "$PORT" "$store" "$HTTP_PORT" "$SINK_PORT" >"$tmp/engine.yaml"
     else
-      write_config "$store"
+      engine_config "$PORT" "$store" "$HTTP_PORT" >"$tmp/engine.yaml"
     fi
     timeout -s TERM "$limit" taskset -c "$SERVER_CPU" "$ENGINE" run --config "$tmp/engine.yaml" \
       --log-level warn --ready-file "$tmp/ready.json" >"$log" 2>&1 &
     spid=$!
-    for _ in $(seq 1 100); do
-      [ -s "$tmp/ready.json" ] && return 0
-      kill -0 "$spid" 2>/dev/null || break
-      sleep 0.1
-    done
+    wait_started "$spid" test -s "$tmp/ready.json" && return 0
   fi
   echo "server $mode did not start:" >&2
   cat "$log" >&2

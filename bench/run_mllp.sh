@@ -35,29 +35,12 @@ out="$results/mllp-$(date +%Y%m%dT%H%M%S).jsonl"
 tmp="$(mktemp -d)"
 spid=""
 stop_server() {
-  if [ -n "$spid" ] && kill -0 "$spid" 2>/dev/null; then
-    kill -TERM "$spid" 2>/dev/null || true
-    wait "$spid" 2>/dev/null || true
-  fi
+  stop_pid "$spid"
   spid=""
 }
 trap 'stop_server; rm -rf "$tmp"' EXIT
+engine_config "$PORT" "${STORE:-sqlite:$tmp/hims.db}" >"$tmp/hims-bench.yaml"
 
-cat >"$tmp/hims-bench.yaml" <<EOF
-# run_mllp.sh: one MLLP source on loopback, logging only warnings.
-log:
-  format: text
-  level: warn
-store: ${STORE:-sqlite:$tmp/hims.db}
-sources:
-  bench-in:
-    type: mllp
-    listen: 127.0.0.1:$PORT
-    max_connections: 256
-    # The load generator cycles the same messages: with the window on, every repeat would be a
-    # duplicate (looked up, not stored). Off, every message is journaled and fsync'd.
-    duplicate_window: 0s
-EOF
 
 # Starts server $1 on $PORT; sets spid. The servers stop by themselves after dur+40 s.
 start_server() {
@@ -68,20 +51,12 @@ start_server() {
     timeout -s TERM "$limit" taskset -c "$SERVER_CPU" "$ENGINE" run --config "$tmp/hims-bench.yaml" \
       --log-level warn --ready-file "$tmp/ready.json" >"$log" 2>&1 &
     spid=$!
-    for _ in $(seq 1 100); do
-      [ -s "$tmp/ready.json" ] && return 0
-      kill -0 "$spid" 2>/dev/null || break
-      sleep 0.1
-    done
+    wait_started "$spid" test -s "$tmp/ready.json" && return 0
   else
     (cd "$peers/node" && exec timeout -s TERM "$limit" taskset -c "$SERVER_CPU" "$NODE" \
       mllp_server.js --lib "$lib" --port "$PORT" --max-seconds "$limit") >"$log" 2>&1 &
     spid=$!
-    for _ in $(seq 1 100); do
-      grep -q '"listening":' "$log" 2>/dev/null && return 0
-      kill -0 "$spid" 2>/dev/null || break
-      sleep 0.1
-    done
+    wait_started "$spid" grep -qs '"listening":' "$log" && return 0
   fi
   echo "server $lib did not start:" >&2
   cat "$log" >&2

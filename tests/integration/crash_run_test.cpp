@@ -22,9 +22,8 @@
 
 #include "adapters/mllp_client.hpp"
 #include "engine/store.hpp"
-#include "tests/integration/process.hpp"
+#include "tests/integration/backend_run.hpp"
 #include "tests/support/mllp_receiver.hpp"
-#include "tests/support/test_store.hpp"
 
 namespace hims::test {
 namespace {
@@ -45,22 +44,9 @@ std::pair<int, int> parse_id(const std::string& id) {
   return {std::stoi(id.substr(1, dash - 1)), std::stoi(id.substr(dash + 1))};
 }
 
-class CrashRun : public ::testing::TestWithParam<Backend> {
+class CrashRun : public BackendRun {
  protected:
-  void SetUp() override {
-    if (GetParam() == Backend::postgres) {
-      db_ = std::make_unique<ThrowawayStore>(GetParam(), "hims_crash_run");
-      if (db_->skipped()) GTEST_SKIP() << kPostgresSkipped;
-      url_ = db_->url();
-    } else {
-      url_ = "sqlite:" + (dir_ / "var" / "hims.db").string();
-    }
-  }
-  void TearDown() override { db_.reset(); }
-
-  TempDir dir_;
-  std::unique_ptr<ThrowawayStore> db_;
-  std::string url_;
+  CrashRun() : BackendRun("hims_crash_run") {}
 };
 
 // Sends numbered messages on one connection until told to stop or the connection fails;
@@ -141,9 +127,7 @@ TEST_P(CrashRun, NoAcknowledgedMessageIsLostAcrossKills) {
     const std::set<std::string> delivered(got.begin(), got.end());
     return std::includes(delivered.begin(), delivered.end(), expected.begin(), expected.end());
   };
-  const auto deadline = Clock::now() + 60s;
-  while (!all_delivered() && Clock::now() < deadline) std::this_thread::sleep_for(20ms);
-  EXPECT_TRUE(all_delivered()) << engine.process().err();
+  EXPECT_TRUE(eventually(all_delivered, 60s)) << engine.process().err();
   EXPECT_EQ(engine.stop(), 0);
 
   // Every acknowledged message is in the journal.
@@ -192,16 +176,12 @@ TEST_P(CrashRun, NoAcknowledgedMessageIsLostAcrossKills) {
   std::printf(
       "[ crash ] %s: %zu acknowledged, %zu journaled, %zu deliveries, %zu duplicates, "
       "%d kills\n",
-      GetParam() == Backend::sqlite ? "sqlite" : "postgres", expected.size(), journaled.size(),
-      got.size(), duplicates, kKills);
+      backend_name(GetParam()), expected.size(), journaled.size(), got.size(), duplicates, kKills);
   EXPECT_LE(duplicates, static_cast<std::size_t>(kKills) * 256u);  // DeliveryOptions::max_batch
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, CrashRun, ::testing::Values(Backend::sqlite, Backend::postgres),
-                         [](const ::testing::TestParamInfo<Backend>& p) {
-                           return p.param == Backend::sqlite ? std::string("sqlite")
-                                                             : std::string("postgres");
-                         });
+                         backend_test_name);
 
 }  // namespace
 }  // namespace hims::test

@@ -18,24 +18,14 @@
 
 #include "adapters/mllp_client.hpp"
 #include "engine/store.hpp"
-#include "tests/integration/process.hpp"
+#include "tests/integration/backend_run.hpp"
 #include "tests/support/loopback_client.hpp"
 #include "tests/support/mllp_receiver.hpp"
-#include "tests/support/test_store.hpp"
 
 namespace hims::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 30s) {
-  const auto deadline = Clock::now() + timeout;
-  while (!condition()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
 
 std::string adt(const std::string& control_id, const std::string& trigger = "A01") {
   return "MSH|^~\\&|ADT-APP|NORTH|HIMS|HOSP|20240101120000||ADT^" + trigger + "^ADT_A01|" +
@@ -48,18 +38,9 @@ std::string oru(const std::string& control_id) {
          "|P|2.5.1\rPID|1||1^^^HOSP^MR\rOBR|1\rOBX|1|NM|GLU||5.4|mmol/L\r";
 }
 
-class DeliveryRun : public ::testing::TestWithParam<Backend> {
+class DeliveryRun : public BackendRun {
  protected:
-  void SetUp() override {
-    if (GetParam() == Backend::postgres) {
-      db_ = std::make_unique<ThrowawayStore>(GetParam(), "hims_delivery_run");
-      if (db_->skipped()) GTEST_SKIP() << kPostgresSkipped;
-      url_ = db_->url();
-    } else {
-      url_ = "sqlite:" + (dir_ / "var" / "hims.db").string();
-    }
-  }
-  void TearDown() override { db_.reset(); }
+  DeliveryRun() : BackendRun("hims_delivery_run") {}
 
   // A source `adt-in`, the http listener, and what the test adds (destinations, routes).
   std::string config(const std::string& rest, const std::string& ack_mode = "on-commit") const {
@@ -144,10 +125,6 @@ class DeliveryRun : public ::testing::TestWithParam<Backend> {
     argv.push_back(url_);
     return run_process(argv, dir_);
   }
-
-  TempDir dir_;
-  std::unique_ptr<ThrowawayStore> db_;
-  std::string url_;
 };
 
 std::vector<std::string> ids(const std::string& prefix, int n) {
@@ -399,10 +376,7 @@ TEST_P(DeliveryRun, ZeroMqSubscribersGetEachMessageUnderItsRouteTopic) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, DeliveryRun, ::testing::Values(Backend::sqlite, Backend::postgres),
-                         [](const ::testing::TestParamInfo<Backend>& p) {
-                           return p.param == Backend::sqlite ? std::string("sqlite")
-                                                             : std::string("postgres");
-                         });
+                         backend_test_name);
 
 }  // namespace
 }  // namespace hims::test

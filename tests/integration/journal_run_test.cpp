@@ -15,40 +15,19 @@
 
 #include "adapters/mllp_client.hpp"
 #include "engine/store.hpp"
-#include "tests/integration/process.hpp"
-#include "tests/support/test_store.hpp"
+#include "tests/integration/backend_run.hpp"
 
 namespace hims::test {
 namespace {
-
-adapters::MllpClientConfig client_config(std::uint16_t port) {
-  adapters::MllpClientConfig config;
-  config.host = "127.0.0.1";
-  config.port = port;
-  config.connect_timeout = std::chrono::seconds(10);
-  config.ack_timeout = std::chrono::seconds(10);
-  config.write_timeout = std::chrono::seconds(10);
-  return config;
-}
 
 std::string message(const std::string& control_id, const std::string& version = "2.5.1") {
   return "MSH|^~\\&|LAB-APP|LAB-FAC|HIMS|HOSP|20240101120000||ORU^R01^ORU_R01|" + control_id +
          "|P|" + version + "\rPID|1||12345^^^HOSP^MR||DOE^JANE\rOBR|1\rOBX|1|NM|GLU||5.4|mmol/L\r";
 }
 
-class JournalRun : public ::testing::TestWithParam<Backend> {
+class JournalRun : public BackendRun {
  protected:
-  void SetUp() override {
-    if (GetParam() == Backend::postgres) {
-      db_ = std::make_unique<ThrowawayStore>(GetParam(), "hims_journal_run");
-      if (db_->skipped()) GTEST_SKIP() << kPostgresSkipped;
-      url_ = db_->url();
-    } else {
-      url_ = "sqlite:" + (dir_ / "var" / "hims.db").string();  // inside the engine's temp dir
-    }
-  }
-
-  void TearDown() override { db_.reset(); }
+  JournalRun() : BackendRun("hims_journal_run") {}
 
   std::string config() const {
     return "store: " + url_ +
@@ -61,10 +40,6 @@ class JournalRun : public ::testing::TestWithParam<Backend> {
            "    ack_mode: on-commit\n"
            "    duplicate_window: 5m\n";
   }
-
-  TempDir dir_;
-  std::unique_ptr<ThrowawayStore> db_;
-  std::string url_;
 };
 
 TEST_P(JournalRun, EveryAckedMessageIsJournaledRawWithItsState) {
@@ -81,7 +56,7 @@ TEST_P(JournalRun, EveryAckedMessageIsJournaledRawWithItsState) {
   constexpr int kPerClient = 25;
   std::vector<adapters::MllpClient> clients;
   for (int c = 0; c < kClients; ++c) {
-    auto client = adapters::MllpClient::create(client_config(port));
+    auto client = adapters::MllpClient::create(mllp_client_config(port));
     ASSERT_TRUE(client.ok()) << client.error().message();
     clients.push_back(std::move(*client));
   }
@@ -157,11 +132,7 @@ TEST_P(JournalRun, EveryAckedMessageIsJournaledRawWithItsState) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, JournalRun,
-                         ::testing::Values(Backend::sqlite, Backend::postgres),
-                         [](const ::testing::TestParamInfo<Backend>& p) {
-                           return p.param == Backend::sqlite ? std::string("sqlite")
-                                                             : std::string("postgres");
-                         });
+                         ::testing::Values(Backend::sqlite, Backend::postgres), backend_test_name);
 
 TEST(JournalRunStart, UnopenableStoreExitsWith2) {
   TempDir dir;

@@ -219,14 +219,19 @@ Tally send_corpus(adapters::MllpClient& client, std::uint16_t port, const TestPk
   return tally;
 }
 
-adapters::MllpClientConfig client_config(std::uint16_t port) {
-  adapters::MllpClientConfig config;
-  config.host = "127.0.0.1";
-  config.port = port;
-  config.connect_timeout = std::chrono::seconds(10);
-  config.ack_timeout = std::chrono::seconds(10);
-  config.write_timeout = std::chrono::seconds(10);
-  return config;
+// send_corpus, then closes the client and checks that most messages were accepted, some rejected,
+// and every one sent got an ACK; prints the tally.
+void send_whole_corpus(adapters::MllpClient& client, std::uint16_t port, const TestPki* pki) {
+  const Tally tally = send_corpus(client, port, pki);
+  client.close();
+  EXPECT_GT(tally.accepted, 300u);
+  EXPECT_GT(tally.rejected, 10u);
+  EXPECT_EQ(tally.accepted + tally.rejected, tally.sent);
+  const bool tls = pki != nullptr;
+  std::cout << "corpus over " << (tls ? "TLS" : "TCP") << ": sent " << tally.sent << ", accepted "
+            << tally.accepted << ", rejected " << tally.rejected << " (" << tally.raw
+            << " over a raw " << (tls ? "TLS socket" : "socket") << "), " << tally.skipped
+            << " not sendable over MLLP\n";
 }
 
 std::string plain_config() {
@@ -266,17 +271,10 @@ TEST(MllpRun, AcknowledgesTheWholeCorpusOverPlainTcp) {
   RunningEngine engine(dir, plain_config());
   ASSERT_TRUE(engine.ready());
   const std::uint16_t port = engine.port("lab-results");
-  auto client = adapters::MllpClient::create(client_config(port));
+  auto client = adapters::MllpClient::create(mllp_client_config(port));
   ASSERT_TRUE(client.ok()) << client.error().message();
 
-  const Tally tally = send_corpus(*client, port, nullptr);
-  client->close();
-  EXPECT_GT(tally.accepted, 300u);
-  EXPECT_GT(tally.rejected, 10u);
-  EXPECT_EQ(tally.accepted + tally.rejected, tally.sent);
-  std::cout << "corpus over TCP: sent " << tally.sent << ", accepted " << tally.accepted
-            << ", rejected " << tally.rejected << " (" << tally.raw << " over a raw socket), "
-            << tally.skipped << " not sendable over MLLP\n";
+  send_whole_corpus(*client, port, nullptr);
 
   EXPECT_EQ(engine.stop(), 0);
   const std::string log = engine.process().err();
@@ -292,7 +290,7 @@ TEST(MllpRun, UnsupportedVersionAndGarbageGetARWithErr) {
   RunningEngine engine(dir, plain_config());
   ASSERT_TRUE(engine.ready());
   const std::uint16_t port = engine.port("lab-results");
-  auto client = adapters::MllpClient::create(client_config(port));
+  auto client = adapters::MllpClient::create(mllp_client_config(port));
   ASSERT_TRUE(client.ok());
 
   const std::string bytes = read_file(corpus_dir() / "hl7v2" / "hapi-hl7v2" /
@@ -333,7 +331,7 @@ TEST(MllpRun, AcknowledgesTheWholeCorpusOverMutualTls) {
   ASSERT_TRUE(engine.ready());
   EXPECT_NE(engine.ready_text().find("\"tls\":true"), std::string::npos) << engine.ready_text();
 
-  auto config = client_config(engine.port("secure"));
+  auto config = mllp_client_config(engine.port("secure"));
   config.tls = adapters::TlsClientConfig{};
   config.tls->ca_file = pki->ca.string();
   config.tls->cert_chain_file = pki->client_cert.string();
@@ -341,14 +339,7 @@ TEST(MllpRun, AcknowledgesTheWholeCorpusOverMutualTls) {
   auto client = adapters::MllpClient::create(config);
   ASSERT_TRUE(client.ok()) << client.error().message();
 
-  const Tally tally = send_corpus(*client, engine.port("secure"), &*pki);
-  client->close();
-  EXPECT_GT(tally.accepted, 300u);
-  EXPECT_GT(tally.rejected, 10u);
-  EXPECT_EQ(tally.accepted + tally.rejected, tally.sent);
-  std::cout << "corpus over TLS: sent " << tally.sent << ", accepted " << tally.accepted
-            << ", rejected " << tally.rejected << " (" << tally.raw << " over a raw TLS socket), "
-            << tally.skipped << " not sendable over MLLP\n";
+  send_whole_corpus(*client, engine.port("secure"), &*pki);
   EXPECT_EQ(engine.stop(), 0);
 }
 
@@ -361,7 +352,7 @@ TEST(MllpRun, TlsRejectsClientsWithoutCertificateOrTrust) {
   const std::string message = "MSH|^~\\&|A|B|C|D|20240101000000||ADT^A01|TLS-1|P|2.5.1\rPID|1";
 
   // No client certificate: the server requires one.
-  auto config = client_config(engine.port("secure"));
+  auto config = mllp_client_config(engine.port("secure"));
   config.connect_attempts = 1;
   config.tls = adapters::TlsClientConfig{};
   config.tls->ca_file = pki->ca.string();
@@ -385,7 +376,7 @@ TEST(MllpRun, TlsRejectsClientsWithoutCertificateOrTrust) {
   EXPECT_FALSE(raw_exchange(engine.port("secure"), message, error).has_value());
 
   // The plain source of the same engine still works.
-  auto plain = adapters::MllpClient::create(client_config(engine.port("plain")));
+  auto plain = adapters::MllpClient::create(mllp_client_config(engine.port("plain")));
   ASSERT_TRUE(plain.ok());
   auto r3 = plain->send(message);
   ASSERT_TRUE(r3.ok()) << r3.error().message();
@@ -399,7 +390,7 @@ TEST(MllpRun, StopsGracefullyOnSigintAndSigterm) {
     RunningEngine engine(dir, plain_config());
     ASSERT_TRUE(engine.ready());
     // A connection that is open and idle must not hold up the stop.
-    auto client = adapters::MllpClient::create(client_config(engine.port("lab-results")));
+    auto client = adapters::MllpClient::create(mllp_client_config(engine.port("lab-results")));
     ASSERT_TRUE(client.ok());
     auto r = client->send("MSH|^~\\&|A|B|C|D|20240101000000||ADT^A01|SIG-1|P|2.5.1\rPID|1");
     ASSERT_TRUE(r.ok()) << r.error().message();

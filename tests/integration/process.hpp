@@ -1,6 +1,7 @@
 // Integration-test helpers: temporary directories, child processes (the hims-engine binary, the
 // openssl CLI) with captured output and deadlines, a running engine found through --ready-file,
-// and a test PKI. Test-only; header-only so each test executable includes what it needs.
+// a polling wait, an MLLP client config for the engine's sources, and a test PKI. Test-only;
+// header-only so each test executable includes what it needs.
 #pragma once
 
 #include <fcntl.h>
@@ -15,12 +16,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "adapters/mllp_client.hpp"
 #include "tests/support/corpus.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -133,6 +136,28 @@ inline RunResult run_process(const std::vector<std::string>& argv, const TempDir
 }
 
 inline std::string engine() { return engine_binary().string(); }
+
+// Polls `condition` every 10 ms until it holds (true) or `timeout` passes (false).
+inline bool eventually(const std::function<bool()>& condition,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+  const auto deadline = Clock::now() + timeout;
+  while (!condition()) {
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+// An MLLP client of a running engine's source on 127.0.0.1, every time-out 10 s.
+inline adapters::MllpClientConfig mllp_client_config(std::uint16_t port) {
+  adapters::MllpClientConfig config;
+  config.host = "127.0.0.1";
+  config.port = port;
+  config.connect_timeout = std::chrono::seconds(10);
+  config.ack_timeout = std::chrono::seconds(10);
+  config.write_timeout = std::chrono::seconds(10);
+  return config;
+}
 
 // `hims-engine run` with a config written to a temp dir; waits for its ready file. A config
 // without a top-level `store:` gets a SQLite journal in that dir (never var/ of the test's cwd).
