@@ -66,10 +66,13 @@ Result<std::unique_ptr<Driver>> open_postgres_driver(std::string_view url,
 struct MigrationStep {
   int version;
   std::string_view name;
-  std::string_view sql;  // portable text with {{id}} and {{bytes}} placeholders
+  std::string_view sql;  // portable text with {{id}} and {{bytes}} placeholders (may be empty)
+  // Dialect-only statements, run after the portable text (placeholders replaced there too).
+  std::string_view sqlite_sql{};
+  std::string_view postgres_sql{};
 };
 std::span<const MigrationStep> migration_steps();
-// The step's SQL for one dialect, placeholders replaced.
+// The step's SQL for one dialect (portable text, then that dialect's own), placeholders replaced.
 std::string migration_sql(const MigrationStep& step, Dialect dialect);
 // The schema_migrations table itself (CREATE TABLE IF NOT EXISTS), per dialect.
 std::string_view migrations_table_sql(Dialect dialect);

@@ -71,9 +71,24 @@ CREATE INDEX journal_source_state_idx ON journal (source, state);
 CREATE INDEX queue_items_summary_idx ON queue_items (destination, status, enqueued_at_us);
 )sql";
 
+// SQLite: duplicate detection looks in memory (Store keeps the recent entries of the window, the
+// database file has one engine), so the index on (source, control id, time), whose random keys
+// dirtied one leaf page per message of a group commit, goes. PostgreSQL keeps it: several nodes
+// share the journal there (DESIGN.md 9). PostgreSQL: messages up to 8 KiB stay in the row as
+// they are instead of being compressed on the writer's path (TOAST starts near 2 KiB).
+constexpr std::string_view kV3Sqlite = R"sql(
+DROP INDEX journal_duplicate_idx;
+)sql";
+constexpr std::string_view kV3Postgres = R"sql(
+ALTER TABLE journal SET (toast_tuple_target = 8160);
+ALTER TABLE queue_items SET (toast_tuple_target = 8160);
+)sql";
+
 constexpr std::array kSteps{
     MigrationStep{1, "journal and destination queues", kV1},
     MigrationStep{2, "queue item route and source, stats indexes", kV2},
+    MigrationStep{3, "duplicate look-up in memory on SQLite, rows kept whole on PostgreSQL", "",
+                  kV3Sqlite, kV3Postgres},
 };
 
 }  // namespace
@@ -85,17 +100,19 @@ std::string migration_sql(const MigrationStep& step, Dialect dialect) {
   const std::string_view id = sqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT"
                                      : "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY";
   const std::string_view bytes = sqlite ? "BLOB" : "BYTEA";
+  std::string text(step.sql);
+  text.append(sqlite ? step.sqlite_sql : step.postgres_sql);
   std::string out;
-  out.reserve(step.sql.size() + 256);
-  for (std::size_t i = 0; i < step.sql.size();) {
-    if (step.sql.compare(i, 6, "{{id}}") == 0) {
+  out.reserve(text.size() + 256);
+  for (std::size_t i = 0; i < text.size();) {
+    if (text.compare(i, 6, "{{id}}") == 0) {
       out.append(id);
       i += 6;
-    } else if (step.sql.compare(i, 9, "{{bytes}}") == 0) {
+    } else if (text.compare(i, 9, "{{bytes}}") == 0) {
       out.append(bytes);
       i += 9;
     } else {
-      out.push_back(step.sql[i++]);
+      out.push_back(text[i++]);
     }
   }
   return out;
