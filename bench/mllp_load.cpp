@@ -71,7 +71,8 @@ struct Options {
   std::string file = HIMS_BENCH_HL7_CORPUS;
   std::size_t messages = 2000;
   int threads = 1;
-  double rate = 0;  // messages/s over all connections; 0: closed loop
+  double rate = 0;          // messages/s over all connections; 0: closed loop
+  bool unique_ids = false;  // each send gets an MSH-10 never sent before in this run
   std::string label;
   bool json = false;
 };
@@ -105,9 +106,21 @@ bool is_loopback(const std::string& host) {
 // --- messages --------------------------------------------------------------------------------
 
 struct Workload {
-  std::vector<std::string> frames;       // <VT>msg<FS><CR>
-  std::vector<std::string> control_ids;  // MSH-10 of each
+  std::vector<std::string> frames;          // <VT>msg<FS><CR>
+  std::vector<std::string> control_ids;     // MSH-10 of each
+  std::vector<std::size_t> control_offset;  // where MSH-10 starts in the frame
 };
+
+// --unique-ids: MSH-10 is overwritten in place with a number of the same width (so nothing else
+// moves), `sequence` written in decimal with leading zeros, as a sender's counter would be.
+constexpr std::size_t kMinUniqueWidth = 6;
+void write_unique_id(std::string& frame, std::size_t offset, std::size_t width,
+                     std::uint64_t sequence) {
+  for (std::size_t i = width; i-- > 0;) {
+    frame[offset + i] = static_cast<char>('0' + sequence % 10);
+    sequence /= 10;
+  }
+}
 
 std::optional<Workload> load_workload(const std::string& path, std::size_t limit,
                                       std::string& why) {
@@ -134,6 +147,7 @@ std::optional<Workload> load_workload(const std::string& path, std::size_t limit
     }
     w.frames.push_back(hl7v2::frame(m));
     w.control_ids.emplace_back(id);
+    w.control_offset.push_back(static_cast<std::size_t>(id.data() - m.data()) + 1);  // after VT
   }
   if (w.frames.empty()) {
     why = "no messages in " + path;
@@ -176,6 +190,7 @@ struct Shared {
   Clock::duration period{0};  // --rate: time between two sends of one connection; 0: closed loop
   Clock::time_point epoch;    // --rate: the schedule's origin
   int connections = 1;
+  bool unique_ids = false;
   std::atomic<int> phase{warming};
   std::atomic<int> in_flight{0};
   std::atomic<int> connected{0};
@@ -196,7 +211,7 @@ struct Stats {
 class Connection {
  public:
   Connection(asio::io_context& io, Shared& shared, Stats& stats, std::size_t first, int index)
-      : socket_(io), timer_(io), shared_(shared), stats_(stats), next_(first) {
+      : socket_(io), timer_(io), shared_(shared), stats_(stats), next_(first), index_(index) {
     if (shared_.period.count() != 0) {
       due_ = shared_.epoch + shared_.period * index / shared_.connections;
     }
@@ -266,7 +281,20 @@ class Connection {
     in_flight_ = true;
     shared_.in_flight.fetch_add(1, std::memory_order_relaxed);
     sent_at_ = scheduled;
-    asio::async_write(socket_, asio::buffer(w.frames[current_]),
+    const std::string* frame = &w.frames[current_];
+    expected_ = w.control_ids[current_];
+    if (shared_.unique_ids) {
+      // Sequence numbers interleave over the connections: sends * connections + index.
+      out_ = *frame;
+      const std::size_t width = expected_.size();
+      write_unique_id(out_, w.control_offset[current_], width,
+                      sends_ * static_cast<std::uint64_t>(shared_.connections) +
+                          static_cast<std::uint64_t>(index_));
+      expected_ = std::string_view(out_).substr(w.control_offset[current_], width);
+      frame = &out_;
+    }
+    ++sends_;
+    asio::async_write(socket_, asio::buffer(*frame),
                       [this](const boost::system::error_code& ec, std::size_t) {
                         if (ec) fail("write: " + ec.message());
                       });
@@ -316,7 +344,7 @@ class Connection {
     in_flight_ = false;
     const Workload& w = *shared_.work;
     ++stats_.round_trips;
-    if (!ack_ok(ack, w.control_ids[current_])) {
+    if (!ack_ok(ack, expected_)) {
       ++stats_.bad_acks;
       if (stats_.first_bad.empty()) stats_.first_bad = std::string(ack.substr(0, 300));
     }
@@ -338,6 +366,10 @@ class Connection {
       {.max_frame_bytes = 16u << 20, .trailer = hl7v2::MllpTrailer::strict}};
   std::size_t next_;
   std::size_t current_ = 0;
+  int index_;                  // this connection's number (--unique-ids)
+  std::uint64_t sends_ = 0;    // messages this connection sent
+  std::string out_;            // --unique-ids: the frame in flight, with its own MSH-10
+  std::string_view expected_;  // the MSH-10 in flight (MSA-2 must echo it)
   Clock::time_point sent_at_;
   Clock::time_point due_;  // --rate: when the next message is to be sent
   bool in_flight_ = false;
@@ -393,6 +425,18 @@ int run(const Options& o) {
   Shared shared;
   shared.work = &*work;
   shared.connections = o.connections;
+  shared.unique_ids = o.unique_ids;
+  if (o.unique_ids) {
+    for (std::size_t i = 0; i < work->control_ids.size(); ++i) {
+      if (work->control_ids[i].size() < kMinUniqueWidth) {
+        std::fprintf(stderr,
+                     "mllp_load: --unique-ids needs MSH-10 of %zu characters or more; message %zu "
+                     "has %zu\n",
+                     kMinUniqueWidth, i + 1, work->control_ids[i].size());
+        return 2;
+      }
+    }
+  }
   if (o.rate > 0) {
     shared.period = std::chrono::duration_cast<Clock::duration>(
         std::chrono::duration<double>(static_cast<double>(o.connections) / o.rate));
@@ -543,6 +587,9 @@ int cli_main(int argc, char** argv) {
                  "loop")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 10'000'000.0));
+  app.add_flag("--unique-ids", o.unique_ids,
+               "give every message sent a new MSH-10 (same width, a decimal counter), as a real "
+               "sender does, so a server's duplicate check finds none");
   app.add_option("--label", o.label, "name of the server under test, copied to the output");
   app.add_flag("--json", o.json, "print one JSON line instead of text");
   CLI11_PARSE(app, argc, argv);

@@ -93,6 +93,16 @@ JournalWriter::JournalWriter(std::unique_ptr<store::Store> store, JournalWriterO
     metrics_.queue_depth = r.gauge("hims_journal_queue_depth",
                                    "Inbound messages waiting for a journal commit", {"store"})
                                .with({backend});
+    metrics_.duplicate_memory =
+        r.gauge("hims_journal_duplicate_memory_entries",
+                "SQLite: recent journal entries kept in memory for duplicate look-ups", {"store"})
+            .with({backend});
+    metrics_.duplicate_memory_evicted =
+        r.counter("hims_journal_duplicate_memory_evicted_total",
+                  "SQLite: entries dropped from the duplicate memory by its limit while still "
+                  "inside the window (the window is that much shorter)",
+                  {"store"})
+            .with({backend});
   }
   thread_ = std::thread([this] {
     set_thread_name("hims-journal");
@@ -343,6 +353,19 @@ void JournalWriter::commit(std::vector<Pending>& batch) {
   metrics_.journaled.inc(journaled);
   metrics_.duplicates.inc(duplicates);
   metrics_.failed.inc(failed);
+  if (const store::DuplicateMemory memory = store_->duplicate_memory(); memory.on) {
+    metrics_.duplicate_memory.set(static_cast<double>(memory.entries));
+    if (memory.evicted > evicted_seen_) {
+      if (evicted_seen_ == 0) {
+        log::warn(
+            "duplicate memory full: the oldest entries of the window are dropped, so "
+            "duplicates are found over a shorter window",
+            {{"entries", static_cast<std::uint64_t>(memory.entries)}});
+      }
+      metrics_.duplicate_memory_evicted.inc(memory.evicted - evicted_seen_);
+      evicted_seen_ = memory.evicted;
+    }
+  }
   if (first_failure) {
     log::error("journal commit failed; the messages are not acknowledged",
                {{"entries", static_cast<std::uint64_t>(n)}, {"error", status.error().message()}});

@@ -172,6 +172,8 @@ class JournalWriter {
     metrics::Histogram commit_latency;
     metrics::Histogram batch_size;
     metrics::Gauge queue_depth;
+    metrics::Gauge duplicate_memory;            // SQLite: entries of the window kept in memory
+    metrics::Counter duplicate_memory_evicted;  // dropped for the memory limit inside the window
   };
 
   void run();
@@ -179,6 +181,7 @@ class JournalWriter {
   void commit(std::vector<Pending>& batch);
 
   std::unique_ptr<store::Store> store_;  // writer thread only
+  std::uint64_t evicted_seen_ = 0;       // writer thread only: duplicate_memory().evicted reported
   std::string backend_;
   JournalWriterOptions options_;
   Instruments metrics_;

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "engine/store_driver.hpp"
+#include "engine/store_recent.hpp"
 
 namespace hims::store {
 
@@ -520,13 +521,16 @@ Result<T> Store::in_tx(F&& body) {
   depth_ = 0;
   if (!r.ok() || failed_) {  // a failed call inside fails the whole transaction
     driver_->rollback();
+    end_transaction(false);
     if (!r.ok()) return r;
     return *std::exchange(failed_, std::nullopt);
   }
   if (auto s = driver_->commit(); !s.ok()) {
     driver_->rollback();
+    end_transaction(false);
     return s.take_error();
   }
+  end_transaction(true);
   return r;
 }
 
@@ -543,14 +547,24 @@ Status Store::transact(const std::function<Status()>& body) {
   depth_ = 0;
   if (!s.ok() || failed_) {
     driver_->rollback();
+    end_transaction(false);
     if (!s.ok()) return s;
     return *std::exchange(failed_, std::nullopt);
   }
   if (auto c = driver_->commit(); !c.ok()) {
     driver_->rollback();
+    end_transaction(false);
     return c;
   }
+  end_transaction(true);
   return {};
+}
+
+void Store::end_transaction(bool committed) {
+  if (recent_ && committed) {
+    for (const PendingRecent& p : recent_pending_) recent_->add(p.fingerprint, p.id, p.at_us);
+  }
+  recent_pending_.clear();
 }
 
 std::vector<Migration> Store::known_migrations() {
@@ -645,6 +659,16 @@ Result<std::vector<JournalId>> Store::append(std::span<const NewJournalEntry> ba
       }
       auto hist = driver_->query(history_insert().sql(rows), params);
       if (!hist.ok()) return hist.take_error();
+      if (recent_) {
+        for (std::size_t i = 0; i < rows; ++i) {
+          const NewJournalEntry& e = chunk[i];
+          if (e.control_id.empty()) continue;  // never a duplicate candidate
+          recent_pending_.push_back(PendingRecent{
+              detail::RecentEntries::fingerprint(
+                  e.source, e.control_id, e.content_hash.empty() ? hashes[i] : e.content_hash),
+              ids[first + i], to_us(e.received_at)});
+        }
+      }
       offset += rows;
     }
     return ids;
@@ -676,13 +700,52 @@ Result<std::vector<std::optional<JournalId>>> Store::find_duplicates(
   if (queries.empty()) return Found{};
   return in_tx<Found>([&]() -> Result<Found> {
     Found found(queries.size());
+    // SQLite with remember_recent: look-ups inside the window from memory, the rest from SQL.
+    std::vector<std::size_t> to_read;  // index of each query the journal answers
+    if (recent_) {
+      recent_->advance(to_us(Clock::now()));
+      std::optional<Error> failed;
+      for (std::size_t k = 0; k < queries.size() && !failed; ++k) {
+        const DuplicateQuery& q = queries[k];
+        const std::int64_t since = to_us(q.since);
+        if (since < recent_->horizon_from_us()) {
+          to_read.push_back(k);
+          continue;
+        }
+        const std::uint64_t fp =
+            detail::RecentEntries::fingerprint(q.source, q.control_id, q.content_hash);
+        // A fingerprint match is confirmed against the row (64-bit hashes may collide).
+        auto confirm = [&](JournalId id) {
+          if (failed) return false;
+          auto row = run(*driver_,
+                         "SELECT 1 FROM journal WHERE id = $1 AND source = $2 AND control_id = $3 "
+                         "AND content_hash = $4",
+                         {Param::of(id), Param::text(q.source), Param::text(q.control_id),
+                          Param::text(q.content_hash)});
+          if (!row.ok()) failed = row.error();
+          return row.ok() && !row->empty();
+        };
+        found[k] = recent_->find(fp, since, q.before_id, confirm);
+        for (const PendingRecent& p : recent_pending_) {  // appended earlier in this transaction
+          if (p.fingerprint != fp || p.at_us < since || (q.before_id > 0 && p.id >= q.before_id) ||
+              (found[k] && *found[k] <= p.id)) {
+            continue;
+          }
+          if (confirm(p.id)) found[k] = p.id;
+        }
+      }
+      if (failed) return *failed;
+    } else {
+      to_read.resize(queries.size());
+      for (std::size_t k = 0; k < queries.size(); ++k) to_read[k] = k;
+    }
     std::vector<Param> params;
     params.reserve(kMaxRows * 6);
-    for (std::size_t offset = 0; offset < queries.size();) {
-      const std::size_t rows = chunk_rows(queries.size() - offset);
+    for (std::size_t offset = 0; offset < to_read.size();) {
+      const std::size_t rows = chunk_rows(to_read.size() - offset);
       params.clear();
       for (std::size_t i = 0; i < rows; ++i) {
-        const DuplicateQuery& q = queries[offset + i];
+        const DuplicateQuery& q = queries[to_read[offset + i]];
         params.insert(params.end(),
                       {Param::of(static_cast<std::int64_t>(i)), Param::text(q.source),
                        Param::text(q.control_id), Param::text(q.content_hash),
@@ -694,12 +757,44 @@ Result<std::vector<std::optional<JournalId>>> Store::find_duplicates(
       for (auto& row : *result) {
         const std::int64_t i = to_int(row[0]);
         if (i < 0 || static_cast<std::size_t>(i) >= rows) return bad_data("duplicates");
-        if (row[1]) found[offset + static_cast<std::size_t>(i)] = to_int(row[1]);
+        if (row[1]) found[to_read[offset + static_cast<std::size_t>(i)]] = to_int(row[1]);
       }
       offset += rows;
     }
     return found;
   });
+}
+
+Status Store::remember_recent(std::chrono::seconds horizon, std::size_t limit) {
+  if (driver_->dialect() != Dialect::sqlite || horizon.count() <= 0) return {};
+  if (depth_ > 0)
+    return Error(StoreErrc::bad_argument, "remember_recent", "not inside a transaction");
+  // A minute more than asked: the caller's `since` is computed from its own clock reading, a
+  // little before this store's, and must not fall just outside.
+  const auto kept =
+      std::chrono::duration_cast<std::chrono::microseconds>(horizon) + std::chrono::minutes(1);
+  auto recent =
+      std::make_unique<detail::RecentEntries>(kept.count(), std::max<std::size_t>(limit, 1));
+  recent->advance(to_us(Clock::now()));
+  auto rows = in_tx<Rows>([&]() {
+    return run(*driver_,
+               "SELECT id, source, control_id, content_hash, received_at_us FROM journal WHERE "
+               "received_at_us >= $1 AND control_id <> '' ORDER BY id",
+               {Param::of(recent->horizon_from_us())});
+  });
+  if (!rows.ok()) return rows.take_error();
+  for (Row& row : *rows) {
+    recent->add(detail::RecentEntries::fingerprint(to_str(row[1]), to_str(row[2]), to_str(row[3])),
+                to_int(row[0]), to_int(row[4]));
+  }
+  recent_ = std::move(recent);
+  recent_pending_.clear();
+  return {};
+}
+
+DuplicateMemory Store::duplicate_memory() const {
+  if (!recent_) return {};
+  return DuplicateMemory{true, recent_->size(), recent_->evicted()};
 }
 
 Status Store::set_state(JournalId id, MessageState to, std::string_view detail, TimePoint at) {
@@ -1167,6 +1262,12 @@ Result<std::unique_ptr<Store>> open_store(std::string_view url, const OpenOption
                                                                : options.lease_owner);
   if (options.migrate) {
     if (auto s = store->migrate(); !s.ok()) return s.take_error();
+  }
+  if (options.duplicate_horizon.count() > 0) {
+    if (auto s = store->remember_recent(options.duplicate_horizon, options.duplicate_memory_limit);
+        !s.ok()) {
+      return s.take_error();
+    }
   }
   return store;
 }

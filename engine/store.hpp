@@ -199,6 +199,22 @@ struct OpenOptions {
   bool migrate = true;                           // apply pending migrations at open
   std::chrono::milliseconds busy_timeout{5000};  // SQLite: wait this long for a lock
   std::string lease_owner;  // who claims queue items; "" = a unique id per Store ("host:pid:n")
+  // SQLite: find_duplicates answers look-ups within this long of now from memory (the entries
+  // appended in that time, read at open, then added at each commit), since the SQLite journal has
+  // no index on control ids (migration 3). The longest duplicate window of the sources; 0: every
+  // look-up reads the journal (a scan of the time range). PostgreSQL ignores it (its journal is
+  // indexed and may be shared by several nodes).
+  std::chrono::seconds duplicate_horizon{0};
+  // At most this many entries in memory (about 100 bytes each); beyond it the oldest go and the
+  // window is that much shorter (Store::duplicate_memory().evicted counts them).
+  std::size_t duplicate_memory_limit = 1'000'000;
+};
+
+// The in-memory duplicate look-up of a SQLite store (OpenOptions::duplicate_horizon).
+struct DuplicateMemory {
+  bool on = false;
+  std::size_t entries = 0;
+  std::uint64_t evicted = 0;  // dropped for the limit while still inside the window
 };
 
 struct Migration {
@@ -207,6 +223,9 @@ struct Migration {
 };
 
 class Driver;  // the backend connection (engine/store_driver.hpp)
+namespace detail {
+class RecentEntries;  // engine/store_recent.hpp
+}
 
 class Store {
  public:
@@ -238,6 +257,11 @@ class Store {
   // find_duplicate for many queries at once (one statement per 64 queries); results in query order.
   Result<std::vector<std::optional<JournalId>>> find_duplicates(
       std::span<const DuplicateQuery> queries);
+  // SQLite: from now on, look-ups within `horizon` of now come from memory; reads the entries of
+  // that time from the journal (open_store calls it for OpenOptions::duplicate_horizon > 0).
+  // PostgreSQL: nothing to do.
+  Status remember_recent(std::chrono::seconds horizon, std::size_t limit);
+  DuplicateMemory duplicate_memory() const;
   // Changes the state and records the change; for errored/rejected, `detail` becomes the error.
   Status set_state(JournalId id, MessageState to, std::string_view detail, TimePoint at);
   Result<std::vector<StateChange>> history(JournalId id);
@@ -303,10 +327,22 @@ class Store {
   template <class T, class F>
   Result<T> in_tx(F&& body);
 
+  // After the outermost transaction: the entries it appended join the recent ones, or are
+  // forgotten when it rolled back.
+  void end_transaction(bool committed);
+
+  struct PendingRecent {
+    std::uint64_t fingerprint;
+    JournalId id;
+    std::int64_t at_us;
+  };
+
   std::unique_ptr<Driver> driver_;
   std::string lease_owner_;
-  int depth_ = 0;                // transact() nesting
-  std::optional<Error> failed_;  // first failure inside the open transaction
+  int depth_ = 0;                                  // transact() nesting
+  std::optional<Error> failed_;                    // first failure inside the open transaction
+  std::unique_ptr<detail::RecentEntries> recent_;  // SQLite duplicate look-up (remember_recent)
+  std::vector<PendingRecent> recent_pending_;      // appended in the open transaction
 };
 
 // Opens `sqlite:PATH` (parent folders created; WAL, synchronous=FULL) or a libpq URL

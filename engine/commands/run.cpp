@@ -271,12 +271,14 @@ Result<std::unique_ptr<JournalWriter>> open_writer(
   JournalWriterOptions options;
   options.metrics = &registry;
   options.on_enqueued = std::move(on_enqueued);
-  for (const MllpSourceConfig& source : config.sources) {
-    options.duplicate_window_by_source.emplace(
-        source.id, std::chrono::duration_cast<std::chrono::seconds>(source.duplicate_window));
-  }
   store::OpenOptions store_options;
   store_options.lease_owner = config.node;
+  for (const MllpSourceConfig& source : config.sources) {
+    const auto window = std::chrono::duration_cast<std::chrono::seconds>(source.duplicate_window);
+    options.duplicate_window_by_source.emplace(source.id, window);
+    // SQLite looks duplicates up in memory: it keeps the longest window.
+    store_options.duplicate_horizon = std::max(store_options.duplicate_horizon, window);
+  }
   return JournalWriter::open(config.store, std::move(options), store_options);
 }
 

@@ -649,6 +649,97 @@ TEST_P(StoreTest, FindDuplicatesAnswersLikeFindDuplicateInQueryOrder) {
   EXPECT_TRUE(none->empty());
 }
 
+// OpenOptions::duplicate_horizon: SQLite answers look-ups inside the horizon from memory (the
+// journal has no control id index there); PostgreSQL reads its index. Same answers on both.
+TEST_P(StoreTest, DuplicateLookUpsInsideTheHorizonGiveTheSameAnswersAsTheJournal) {
+  store_.reset();
+  OpenOptions options;
+  options.duplicate_horizon = std::chrono::minutes(5);
+  auto opened = open_store(url_, options);
+  ASSERT_TRUE(opened.ok()) << opened.error().message();
+  store_ = std::move(*opened);
+  EXPECT_EQ(store_->duplicate_memory().on, GetParam() == Backend::sqlite);
+
+  const TimePoint now = Clock::now();
+  const std::string hash = sha256_hex("same bytes");
+  const JournalId old = append_one(journal_entry("same bytes", "C1", now - std::chrono::hours(2)));
+  const JournalId first = append_one(journal_entry("same bytes", "C1", now - seconds(20)));
+  const JournalId second = append_one(journal_entry("same bytes", "C1", now - seconds(10)));
+  append_one(journal_entry("same bytes", "", now - seconds(10)));  // no control id: never asked
+  const std::vector<DuplicateQuery> queries{
+      {"lab-results", "C1", hash, now - seconds(60), 0},                 // first
+      {"lab-results", "C1", hash, now - seconds(15), 0},                 // second
+      {"lab-results", "C1", hash, now - seconds(60), first},             // nothing before first
+      {"lab-results", "C1", hash, now - seconds(60), second},            // first
+      {"lab-results", "C1", sha256_hex("other"), now - seconds(60), 0},  // other bytes
+      {"other-source", "C1", hash, now - seconds(60), 0},                // other source
+      {"lab-results", "C1", hash, now - std::chrono::hours(3), 0},       // before the horizon: old
+  };
+  const std::vector<std::optional<JournalId>> expected{
+      first, second, std::nullopt, first, std::nullopt, std::nullopt, old};
+  auto found = store_->find_duplicates(queries);
+  ASSERT_TRUE(found.ok()) << found.error().message();
+  EXPECT_EQ(*found, expected);
+
+  // A new store on the same journal reads the window back.
+  store_.reset();
+  opened = open_store(url_, options);
+  ASSERT_TRUE(opened.ok()) << opened.error().message();
+  store_ = std::move(*opened);
+  if (GetParam() == Backend::sqlite) {
+    EXPECT_EQ(store_->duplicate_memory().entries, 2u);  // the two C1 entries inside the window
+  }
+  found = store_->find_duplicates(queries);
+  ASSERT_TRUE(found.ok()) << found.error().message();
+  EXPECT_EQ(*found, expected);
+
+  // An append rolled back is not remembered; one earlier in the same transaction is found.
+  const std::string other_hash = sha256_hex("new bytes");
+  const DuplicateQuery new_query{"lab-results", "C7", other_hash, now - seconds(60), 0};
+  Status rolled_back = store_->transact([&]() -> Status {
+    append_one(journal_entry("new bytes", "C7", now));
+    return Error(StoreErrc::bad_argument, "test", "roll back");
+  });
+  EXPECT_FALSE(rolled_back.ok());
+  auto after = store_->find_duplicate(new_query);
+  ASSERT_TRUE(after.ok()) << after.error().message();
+  EXPECT_EQ(*after, std::nullopt);
+  JournalId in_tx = 0;
+  Status committed = store_->transact([&]() -> Status {
+    in_tx = append_one(journal_entry("new bytes", "C7", now));
+    auto same_tx = store_->find_duplicate(new_query);
+    if (!same_tx.ok()) return same_tx.take_error();
+    EXPECT_EQ(*same_tx, std::optional<JournalId>(in_tx));
+    return {};
+  });
+  ASSERT_TRUE(committed.ok()) << committed.error().message();
+  after = store_->find_duplicate(new_query);
+  ASSERT_TRUE(after.ok()) << after.error().message();
+  EXPECT_EQ(*after, std::optional<JournalId>(in_tx));
+}
+
+TEST_P(StoreTest, DuplicateMemoryKeepsAtMostItsLimitAndCountsWhatItDropped) {
+  if (GetParam() != Backend::sqlite) GTEST_SKIP() << "PostgreSQL keeps no duplicate memory";
+  store_.reset();
+  OpenOptions options;
+  options.duplicate_horizon = std::chrono::minutes(5);
+  options.duplicate_memory_limit = 2;
+  auto opened = open_store(url_, options);
+  ASSERT_TRUE(opened.ok()) << opened.error().message();
+  store_ = std::move(*opened);
+  const TimePoint now = Clock::now();
+  for (int i = 0; i < 3; ++i) append_one(journal_entry("m", "C" + std::to_string(i), now));
+  EXPECT_EQ(store_->duplicate_memory().entries, 2u);
+  EXPECT_EQ(store_->duplicate_memory().evicted, 1u);
+  // The oldest is no longer found: the window is shorter by what the limit dropped.
+  auto dropped = store_->find_duplicate({"lab-results", "C0", sha256_hex("m"), now, 0});
+  ASSERT_TRUE(dropped.ok()) << dropped.error().message();
+  EXPECT_EQ(*dropped, std::nullopt);
+  auto kept = store_->find_duplicate({"lab-results", "C2", sha256_hex("m"), now, 0});
+  ASSERT_TRUE(kept.ok()) << kept.error().message();
+  EXPECT_TRUE(kept->has_value());
+}
+
 TEST_P(StoreTest, NextDueBatchClaimsTheHeadUpToMaxInOrder) {
   for (const char* p : {"1", "2", "3", "4", "5"}) {
     ASSERT_TRUE(store_->enqueue(item("acme-lab", p, kT0, "lab-results"), 0, kT0).ok());
