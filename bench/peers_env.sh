@@ -70,9 +70,8 @@ sources:
     type: mllp
     listen: 127.0.0.1:$1
     max_connections: 256
-    # mllp_load cycles the same messages: with the window on, repeats would be duplicates
-    # (looked up, not stored). Off, every message is journaled before its ACK.
-    duplicate_window: 0s
+    # The default duplicate window (5m) is on: every message is looked up, then journaled before
+    # its ACK. mllp_load --unique-ids gives each send its own MSH-10, as a real sender does.
 EOF
   if [ -n "${3:-}" ]; then
     printf 'http:\n  listen: 127.0.0.1:%s\n' "$3"

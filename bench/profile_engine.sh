@@ -67,7 +67,7 @@ spid=$!
 wait_started "$spid" test -s "$tmp/ready.json" || { cat "$dir/engine.log" >&2; exit 1; }
 pid="$(pgrep -P "$spid" | head -1)"
 timeout $((total + 20)) taskset -c "$CLIENT_CPU" "$load" --port "$PORT" --connections "$CONNS" \
-  --duration "$((total - 2))s" --warmup 2s --file "$corpus" --messages 2000 --json >"$dir/load.json" &
+  --duration "$((total - 2))s" --warmup 2s --file "$corpus" --messages 2000 --unique-ids --json >"$dir/load.json" &
 lpid=$!
 sleep 2
 

@@ -152,7 +152,7 @@ point() {
   loadavg="$(cut -d' ' -f1 /proc/loadavg)"
   timeout $((dur + WARMUP_S + 20)) taskset -c "$CLIENT_CPU" "$load" --port "$PORT" \
     --connections "$c" --duration "${dur}s" --warmup "${WARMUP_S}s" --file "$corpus" \
-    --messages 2000 --rate "$rate" --label "$label" --json >"$tmp/load.json" 2>"$tmp/load.err" &
+    --messages 2000 --unique-ids --rate "$rate" --label "$label" --json >"$tmp/load.json" 2>"$tmp/load.err" &
   local lpid=$!
   pid=""
   [ "$mode" != peer ] && pid="$(server_pid)"
