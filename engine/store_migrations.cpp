@@ -1,12 +1,19 @@
-// The engine's own tables (journal, history, queues), one versioned migration per change, in both
-// dialects. Append new steps; never edit an applied one. Times are microseconds since the Unix
-// epoch (UTC) in BIGINT columns named *_us, identical in both dialects.
+// The versioned migrations, in both dialects: 1-3 the engine's own tables (journal, history,
+// queues), 4 the canonical HIMS schema (DESIGN.md 6). Append new steps; never edit an applied one.
+// In the engine's tables, times are microseconds since the Unix epoch (UTC) in BIGINT columns named
+// *_us, identical in both dialects.
 #include <array>
 #include <string>
 
 #include "engine/store_driver.hpp"
 
 namespace hims::store {
+
+// Migration 4's text per dialect: mappings/schema/{sqlite,postgresql}/0004_canonical.sql, embedded
+// at build time (cmake/HimsEmbedSql.cmake writes canonical_schema_sql.cpp into the build tree).
+extern const std::string_view kCanonicalSchemaSqlite;
+extern const std::string_view kCanonicalSchemaPostgres;
+
 namespace {
 
 // Migrations are written once in the SQL both dialects share; two placeholders stand for what
@@ -84,16 +91,21 @@ ALTER TABLE journal SET (toast_tuple_target = 8160);
 ALTER TABLE queue_items SET (toast_tuple_target = 8160);
 )sql";
 
-constexpr std::array kSteps{
-    MigrationStep{1, "journal and destination queues", kV1},
-    MigrationStep{2, "queue item route and source, stats indexes", kV2},
-    MigrationStep{3, "duplicate look-up in memory on SQLite, rows kept whole on PostgreSQL", "",
-                  kV3Sqlite, kV3Postgres},
-};
-
 }  // namespace
 
-std::span<const MigrationStep> migration_steps() { return kSteps; }
+std::span<const MigrationStep> migration_steps() {
+  // Built on first use, not constexpr: migration 4's texts are defined in the generated source
+  // (constant-initialized there, so they are set before any call).
+  static const std::array kSteps{
+      MigrationStep{1, "journal and destination queues", kV1},
+      MigrationStep{2, "queue item route and source, stats indexes", kV2},
+      MigrationStep{3, "duplicate look-up in memory on SQLite, rows kept whole on PostgreSQL", "",
+                    kV3Sqlite, kV3Postgres},
+      MigrationStep{4, "canonical HIMS schema", "", kCanonicalSchemaSqlite,
+                    kCanonicalSchemaPostgres},
+  };
+  return kSteps;
+}
 
 std::string migration_sql(const MigrationStep& step, Dialect dialect) {
   const bool sqlite = dialect == Dialect::sqlite;
