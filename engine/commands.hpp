@@ -45,6 +45,15 @@ struct InspectOptions {
 };
 int inspect_command(const InspectOptions& options);
 
+// Runs a mapping file over every message of a file without a store and prints each message's
+// canonical rows as one JSON document (to_json in engine/mapping.hpp).
+struct MapOptions {
+  std::filesystem::path mapping;
+  std::filesystem::path input;
+  bool compact = false;  // one line per message instead of indented JSON
+};
+int map_command(const MapOptions& options);
+
 struct CheckOptions {
   std::filesystem::path config;
 };

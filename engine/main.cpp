@@ -166,6 +166,25 @@ int run_cli(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   inspect_cmd->add_flag("--json", inspect.json, "Print one JSON document instead of text");
 
+  // map
+  hims::engine::MapOptions map;
+  CLI::App* map_cmd = app.add_subcommand(
+      "map", "Run a mapping file over HL7 v2 messages and print the canonical rows (no store)");
+  map_cmd->footer(
+      "Prints one JSON document per message: {\"mapping\", \"rows\": [{\"id\", \"table\", "
+      "\"as\", \"key\", \"rule\", \"columns\"}]}, a reference to another row as "
+      "{\"ref\": \"<as>#<n>\"}. The language: docs/mappings.md. Exit status 0 when every "
+      "message maps, 1 when the mapping file has errors (each printed as FILE:LINE:COLUMN: KEY: "
+      "PROBLEM) or a message does not parse, is not a type the mapping takes, or does not map "
+      "(the error on stderr), 2 on bad options.");
+  map_cmd->add_option("mapping", map.mapping, "Mapping file (YAML)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  map_cmd->add_option("input", map.input, "File holding one or many HL7 v2 messages")
+      ->required()
+      ->check(CLI::ExistingFile);
+  map_cmd->add_flag("--compact", map.compact, "One line of JSON per message");
+
   // check
   hims::engine::CheckOptions check;
   CLI::App* check_cmd = app.add_subcommand("check", "Validate a configuration file");
@@ -257,6 +276,7 @@ int run_cli(int argc, char** argv) {
     return hims::engine::send_command(send);
   }
   if (*inspect_cmd) return hims::engine::inspect_command(inspect);
+  if (*map_cmd) return hims::engine::map_command(map);
   if (*check_cmd) return hims::engine::check_command(check);
   if (*migrate_cmd) return hims::engine::migrate_command(migrate);
   if (*replay_cmd) {

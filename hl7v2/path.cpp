@@ -2,6 +2,7 @@
 
 #include "hl7v2/detail/ascii.hpp"
 #include "hl7v2/errors.hpp"
+#include "hl7v2/message.hpp"
 
 namespace hims::hl7v2 {
 namespace {
@@ -41,7 +42,86 @@ bool read_index(std::string_view text, std::size_t& pos, std::uint32_t& out) {
   return true;
 }
 
+// After "[": reads "c=VALUE]" or "c.s=VALUE]" when the text has that shape (a number then '.' or
+// '='). Returns false, with `pos` unchanged, when it does not (a plain index); sets `problem`
+// for a filter that is malformed.
+bool read_filter(std::string_view text, std::size_t& pos, Path::RepetitionFilter& out,
+                 std::string& problem) {
+  std::size_t at = pos;
+  const std::uint32_t component = read_number(text, at);
+  if (component == 0 || at >= text.size() || (text[at] != '=' && text[at] != '.')) return false;
+  out.component = component;
+  if (text[at] == '.') {
+    ++at;
+    out.subcomponent = read_number(text, at);
+    if (out.subcomponent == 0 || at >= text.size() || text[at] != '=') {
+      pos = at;
+      problem = "a repetition filter is [c=VALUE] or [c.s=VALUE]";
+      return true;
+    }
+  }
+  ++at;  // '='
+  const std::size_t close = text.find(']', at);
+  if (close == std::string_view::npos) {
+    pos = text.size();
+    problem = "a repetition filter ends with ']'";
+    return true;
+  }
+  if (close == at) {
+    pos = at;
+    problem = "a repetition filter needs a value ([5=MR])";
+    return true;
+  }
+  out.value.assign(text.substr(at, close - at));
+  pos = close + 1;
+  return true;
+}
+
+// The decoded text of `element` equals `value`; compares the raw bytes when decoding cannot
+// change them (no escape character, ASCII only), so a filter usually allocates nothing.
+bool decoded_equals(const ElementView& element, std::string_view value) {
+  const std::string_view raw = element.raw();
+  const char escape = element.delimiters().escape;
+  bool plain = true;
+  for (const char c : raw) {
+    if (c == escape || static_cast<unsigned char>(c) >= 0x80) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) return raw == value;
+  return element.decoded() == value;
+}
+
 }  // namespace
+
+bool Path::RepetitionFilter::matches(const ElementView& rep) const {
+  ElementView e = rep.component(component);
+  if (subcomponent != kUnset) e = e.subcomponent(subcomponent);
+  return decoded_equals(e, value);
+}
+
+ElementView Path::in_field(const ElementView& whole) const {
+  if (repetition == kUnset && component == kUnset) return whole;
+  ElementView e;
+  if (repetition == kFiltered) {
+    bool found = false;
+    for (const ElementView rep : whole.children()) {
+      if (filter && filter->matches(rep)) {
+        e = rep;
+        found = true;
+        break;
+      }
+    }
+    if (!found) return ElementView({}, Level::repetition, whole.delimiters(), whole.charset());
+  } else {
+    e = whole.repetition(repetition == kUnset || repetition == kAll ? 1 : repetition);
+  }
+  if (component == kUnset) return e;
+  e = e.component(component);
+  if (subcomponent == kUnset) return e;
+  return e.subcomponent(subcomponent);
+}
 
 Result<Path> Path::parse(std::string_view text) {
   Path p;
@@ -57,7 +137,19 @@ Result<Path> Path::parse(std::string_view text) {
   ++pos;
   p.field = read_number(text, pos);
   if (p.field == 0) return path_error(pos, "a field number from 1");
-  if (pos < text.size() && (text[pos] == '[' || text[pos] == '(')) {
+  if (pos < text.size() && text[pos] == '[') {
+    std::size_t at = pos + 1;
+    RepetitionFilter filter;
+    std::string problem;
+    if (read_filter(text, at, filter, problem)) {
+      if (!problem.empty()) return path_error(at, std::move(problem));
+      p.repetition = kFiltered;
+      p.filter = std::move(filter);
+      pos = at;
+    } else if (!read_index(text, pos, p.repetition)) {
+      return path_error(pos, "bad repetition index");
+    }
+  } else if (pos < text.size() && text[pos] == '(') {
     if (!read_index(text, pos, p.repetition)) return path_error(pos, "bad repetition index");
   }
   if (pos < text.size() && text[pos] == '.') {
@@ -85,7 +177,19 @@ std::string Path::to_string() const {
   if (field == kUnset) return out;
   out.push_back('-');
   out.append(std::to_string(field));
-  if (repetition != kUnset) index(repetition);
+  if (repetition == kFiltered && filter) {
+    out.push_back('[');
+    out.append(std::to_string(filter->component));
+    if (filter->subcomponent != kUnset) {
+      out.push_back('.');
+      out.append(std::to_string(filter->subcomponent));
+    }
+    out.push_back('=');
+    out.append(filter->value);
+    out.push_back(']');
+  } else if (repetition != kUnset) {
+    index(repetition);
+  }
   if (component != kUnset) {
     out.push_back('.');
     out.append(std::to_string(component));

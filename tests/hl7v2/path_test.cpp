@@ -163,5 +163,67 @@ TEST(PathGet, LiteralHeaderFieldsHaveNoParts) {
   EXPECT_TRUE(m->get(parse_ok("MSH-1[2]")).empty());
 }
 
+TEST(PathFilter, ParsesComponentAndSubcomponentFilters) {
+  const Path p = parse_ok("PID-3[5=MR].1");
+  EXPECT_EQ(p.repetition, Path::kFiltered);
+  ASSERT_TRUE(p.filter.has_value());
+  EXPECT_EQ(p.filter->component, 5u);
+  EXPECT_EQ(p.filter->subcomponent, Path::kUnset);
+  EXPECT_EQ(p.filter->value, "MR");
+  EXPECT_EQ(p.component, 1u);
+  EXPECT_TRUE(p.filtered());
+  EXPECT_TRUE(p.selects_many());  // cannot be set
+  const Path s = parse_ok("PID-3[4.1=HOSP A].4.2");
+  EXPECT_EQ(s.filter->component, 4u);
+  EXPECT_EQ(s.filter->subcomponent, 1u);
+  EXPECT_EQ(s.filter->value, "HOSP A");
+  EXPECT_FALSE(parse_ok("PID-3[2].1").filter.has_value());
+}
+
+TEST(PathFilter, PrintsAndReparsesTheFilter) {
+  for (const char* text :
+       {"PID-3[5=MR].1", "PID-3[4.1=H].1", "PID-3[5=MR]", "PID-11[7=H].1.1", "PID-3[1=a.b=c]"}) {
+    EXPECT_EQ(parse_ok(text).to_string(), text);
+    EXPECT_EQ(parse_ok(parse_ok(text).to_string()), parse_ok(text));
+  }
+}
+
+TEST(PathFilter, RejectsMalformedFilters) {
+  for (const char* text :
+       {"PID-3[5=]", "PID-3[5=MR", "PID-3[0=MR]", "PID-3[5.=MR]", "PID-3[5.0=MR]", "PID-3[5.1]",
+        "PID-3(5=MR)", "PID[5=MR]-3", "PID-3[=MR]", "PID-3[5=MR]x"}) {
+    auto p = Path::parse(text);
+    ASSERT_FALSE(p.ok()) << text;
+    EXPECT_TRUE(p.error().is(Errc::bad_path)) << text;
+  }
+}
+
+TEST(PathFilter, PicksTheFirstMatchingRepetition) {
+  auto m = MessageView::parse(
+      "MSH|^~\\&|A|B|C|D|20240101||ADT^A01|1|P|2.5.1\r"
+      "PID|1||111^^^H&1.2&ISO^PI~222^^^S^MR~333^^^T^MR~4\\T\\4^^^X^A\\T\\B||DOE\r");
+  ASSERT_TRUE(m.ok());
+  const ElementView field = m->find("PID")->field(3);
+  EXPECT_EQ(parse_ok("PID-3[5=MR].1").in_field(field).raw(), "222");
+  EXPECT_EQ(parse_ok("PID-3[5=MR]").in_field(field).raw(), "222^^^S^MR");
+  EXPECT_EQ(parse_ok("PID-3[4.1=H].4.2").in_field(field).raw(), "1.2");
+  EXPECT_EQ(parse_ok("PID-3[4.2=1.2].1").in_field(field).raw(), "111");
+  // Compared with the decoded text: A\T\B is A&B.
+  EXPECT_EQ(parse_ok("PID-3[5=A&B].1").in_field(field).decoded(), "4&4");
+  EXPECT_TRUE(parse_ok("PID-3[5=ZZ].1").in_field(field).empty());
+  EXPECT_TRUE(parse_ok("PID-3[5=mr].1").in_field(field).empty());  // case-sensitive
+  // Unfiltered forms give what MessageView::get gives.
+  for (const char* text : {"PID-3", "PID-3[2].1", "PID-3[*].1", "PID-3.4.2", "PID-3[9].1"}) {
+    EXPECT_EQ(parse_ok(text).in_field(field).raw(), m->get(parse_ok(text)).raw()) << text;
+  }
+}
+
+TEST(PathFilter, GetSelectsNothingForAFilteredPath) {
+  // MessageView::get does not evaluate filters: it must not return another repetition instead.
+  auto m = MessageView::parse(kMsg);
+  ASSERT_TRUE(m.ok());
+  EXPECT_TRUE(m->get(parse_ok("PID-3[5=SS].1")).empty());
+}
+
 }  // namespace
 }  // namespace hims::hl7v2
