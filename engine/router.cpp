@@ -292,6 +292,13 @@ RouterBuild Router::build(std::vector<RouteSpec> routes) {
                 "'" + cs.path + "' is not a path: " + path.error().where() + ": " +
                     path.error().detail());
         good = false;
+      } else if (path->filtered()) {
+        // Message paths (get/select) do not evaluate filters: the condition would never match.
+        problem(ConfigErrc::bad_value, base + "path",
+                "'" + cs.path +
+                    "': repetition filters ([5=MR]) work in mappings only; in a route condition "
+                    "use a [*] path (PID-3[*].5 equals MR)");
+        good = false;
       } else {
         condition.path = std::move(*path);
       }

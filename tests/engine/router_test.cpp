@@ -559,7 +559,8 @@ TEST(RouterValidation, BadPathCarriesTheParserColumn) {
 }
 
 TEST(RouterValidation, EveryMalformedPathIsRejected) {
-  for (const char* path : {"pid-3", "PID-0", "PID-3[x]", "PID 3", "PID-3[*", "-5"}) {
+  for (const char* path :
+       {"pid-3", "PID-0", "PID-3[x]", "PID 3", "PID-3[*", "-5", "PID-3[5=MR].1"}) {
     const auto problems = condition_problems(cond(path, "exists"));
     EXPECT_TRUE(has_problem(problems, 0, ConfigErrc::bad_value, "conditions[0].path")) << path;
   }
