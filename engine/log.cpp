@@ -48,6 +48,8 @@ std::string_view level_name(Level level) {
   return "info";
 }
 
+}  // namespace
+
 void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
   for (char c : s) {
@@ -77,8 +79,6 @@ void append_json_string(std::string& out, std::string_view s) {
   }
   out.push_back('"');
 }
-
-}  // namespace
 
 void init(Format format, Level level) {
   State& s = state();

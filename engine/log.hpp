@@ -39,6 +39,10 @@ inline void info(std::string_view m, Fields f = {}) { write(Level::info, m, f); 
 inline void warn(std::string_view m, Fields f = {}) { write(Level::warn, m, f); }
 inline void error(std::string_view m, Fields f = {}) { write(Level::error, m, f); }
 
+// Appends `s` as a JSON string literal: quoted, with " \ and control characters escaped. For
+// anything that writes JSON by hand (log lines, mapped json values).
+void append_json_string(std::string& out, std::string_view s);
+
 // Formats one line (no trailing newline) without writing it; used by tests.
 std::string format_line(Format format, Level level, std::string_view message, Fields fields);
 

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <chrono>
 
+#include "engine/log.hpp"
 #include "engine/mapping_program.hpp"
 #include "hl7v2/types.hpp"
 
@@ -16,45 +17,6 @@ using hl7v2::ElementView;
 using hl7v2::Level;
 using hl7v2::MessageView;
 using hl7v2::Path;
-
-// The value a primitive takes from an element: its first sub-component of its first component
-// of its first repetition (HL7 asks receivers to ignore components a primitive does not have).
-ElementView first_leaf(const ElementView& element) {
-  switch (element.level()) {
-    case Level::field:
-    case Level::repetition:
-      return element.component(1).subcomponent(1);
-    case Level::component:
-      return element.subcomponent(1);
-    case Level::subcomponent:
-      return element;
-  }
-  return element;
-}
-
-// Holds more than delimiters and is not the explicit null (as routes' `exists`).
-bool present(const ElementView& element) {
-  if (element.empty() || element.is_null()) return false;
-  if (element.literal()) return true;
-  const hl7v2::Delimiters d = element.delimiters();
-  return std::any_of(element.raw().begin(), element.raw().end(), [&](char c) {
-    return c != d.repetition && c != d.component && c != d.subcomponent;
-  });
-}
-
-// Decoded text, without decoding (or allocating) when escapes and the charset cannot change it.
-std::string_view text_of(const ElementView& element, std::string& buffer) {
-  const std::string_view raw = element.raw();
-  const hl7v2::Charset charset = element.charset();
-  const bool plain_charset = charset == hl7v2::Charset::utf8 || charset == hl7v2::Charset::ascii ||
-                             std::none_of(raw.begin(), raw.end(), [](char c) {
-                               return (static_cast<unsigned char>(c) & 0x80u) != 0;
-                             });
-  if (plain_charset && raw.find(element.delimiters().escape) == std::string_view::npos) return raw;
-  buffer.clear();
-  element.decode_to(buffer);
-  return buffer;
-}
 
 ElementView below_repetition(ElementView e, const Path& path) {
   if (path.component == Path::kUnset) return e;
@@ -126,7 +88,7 @@ void append_json_value(std::string& out, const MappedValue& v) {
       out.append(v.text);
       break;
     default:
-      append_json_string(out, v.text);
+      log::append_json_string(out, v.text);
       break;
   }
 }
@@ -257,12 +219,12 @@ class Runner {
     auto test = [&](const ElementView& element) {
       if (any) return;
       if (c.op == Condition::Op::exists || c.op == Condition::Op::not_exists) {
-        any = present(element);
+        any = element.has_value();
         return;
       }
-      const ElementView leaf = first_leaf(element);
+      const ElementView leaf = element.first_leaf();
       if (leaf.empty() || element.is_null() || leaf.is_null()) return;
-      const std::string_view text = text_of(leaf, scratch_);
+      const std::string_view text = leaf.decoded_view(scratch_);
       switch (c.op) {
         case Condition::Op::equals:
         case Condition::Op::not_equals:
@@ -352,7 +314,7 @@ class Runner {
         bool found = false;
         if (e.join) {
           resolve_many(e.path, [&](const ElementView& element) {
-            const ElementView leaf = first_leaf(element);
+            const ElementView leaf = element.first_leaf();
             if (leaf.empty() || element.is_null() || leaf.is_null()) return;
             if (found) text.append(*e.join);
             leaf.decode_to(text);
@@ -360,7 +322,7 @@ class Runner {
           });
         } else {
           const ElementView element = resolve(e.path);
-          const ElementView leaf = first_leaf(element);
+          const ElementView leaf = element.first_leaf();
           if (element.is_null() || leaf.is_null()) {
             out = MappedValue::null_value();
             present_out = true;
@@ -488,7 +450,7 @@ class Runner {
         std::uint32_t ordinal = 0;
         for (const ElementView rep : field.children()) {
           ++ordinal;
-          if (!present(rep)) continue;
+          if (!rep.has_value()) continue;
           Frame& f = frames_[en.frame];
           f.segment_loop = false;
           f.segment = index;
@@ -549,37 +511,6 @@ void append_date(std::string& out, int year, unsigned month, unsigned day) {
 }
 
 }  // namespace
-
-void append_json_string(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (u < 0x20) {
-      switch (c) {
-        case '\n':
-          out.append("\\n");
-          break;
-        case '\r':
-          out.append("\\r");
-          break;
-        case '\t':
-          out.append("\\t");
-          break;
-        default:
-          out.append("\\u00");
-          out.push_back(kHex[u >> 4]);
-          out.push_back(kHex[u & 0xF]);
-      }
-    } else {
-      out.push_back(c);
-    }
-  }
-  out.push_back('"');
-}
 
 std::string convert(std::string_view text, ValueType type, int default_offset_minutes,
                     MappedValue& out) {

@@ -1,5 +1,6 @@
 // The mapping loader's values: paths resolved against their loops, conditions, literals typed
 // at load, and column specs (path, value, concat, json, ref with their options).
+#include "engine/log.hpp"
 #include "engine/mapping_compiler.hpp"
 
 namespace hims::engine {
@@ -449,7 +450,7 @@ bool MappingCompiler::load_expr(const YAML::Node& node, const std::string& path,
         sn, sp, {}, [&](const std::string& member, const YAML::Node& v, const std::string& mp) {
           e.parts.emplace_back();
           std::string key;
-          mapping_detail::append_json_string(key, member);
+          log::append_json_string(key, member);
           key.push_back(':');
           e.member_keys.push_back(std::move(key));
           ok = load_expr(v, mp, name + "." + member, Place::json_member, e.parts.back()) && ok;

@@ -127,7 +127,4 @@ Result<MappedMessage> apply_program(const std::shared_ptr<const Program>& progra
 std::string convert(std::string_view text, ValueType type, int default_offset_minutes,
                     MappedValue& out);
 
-// JSON string escaping (quotes included).
-void append_json_string(std::string& out, std::string_view text);
-
 }  // namespace hims::engine::mapping_detail

@@ -61,34 +61,6 @@ std::size_t next_code_point(std::string_view text, std::size_t i) {
   return i;
 }
 
-// A value is there when it is not the HL7 null `""` and holds more than delimiters: `^^` and
-// `~` are empty repetitions and components, as absent as an empty field.
-bool present(const hl7v2::ElementView& element) {
-  if (element.empty() || element.is_null()) return false;
-  if (element.literal()) return true;
-  const hl7v2::Delimiters d = element.delimiters();
-  return std::any_of(element.raw().begin(), element.raw().end(), [&](char c) {
-    return c != d.repetition && c != d.component && c != d.subcomponent;
-  });
-}
-
-// The decoded text of an element; decodes (into `buffer`) only when escapes or a non-UTF-8
-// charset make the raw bytes differ from it.
-std::string_view text_of(const hl7v2::ElementView& element, std::string& buffer) {
-  const std::string_view raw = element.raw();
-  const hl7v2::Charset charset = element.charset();
-  const bool plain_charset = charset == hl7v2::Charset::utf8 || charset == hl7v2::Charset::ascii ||
-                             std::none_of(raw.begin(), raw.end(), [](char c) {
-                               return (static_cast<unsigned char>(c) & 0x80u) != 0;
-                             });
-  if (plain_charset && raw.find(element.delimiters().escape) == std::string_view::npos) {
-    return raw;
-  }
-  buffer.clear();
-  element.decode_to(buffer);
-  return buffer;
-}
-
 // Checks one message pattern side (code or trigger); "" when it is fine, else why not.
 std::string pattern_part_problem(std::string_view part, std::string_view what) {
   if (part.empty()) return std::string(what) + " is empty";
@@ -410,7 +382,7 @@ bool Router::takes(const CompiledRoute& route, const MatchInput& input, MatchScr
     if (!pattern) return true;
     if (message.segment_count() == 0) return false;
     const hl7v2::ElementView element = message.header().field(field).component(1);
-    return present(element) && pattern->matches(text_of(element, scratch.text));
+    return element.has_value() && pattern->matches(element.decoded_view(scratch.text));
   };
   if (!header_matches(route.sending_application, 3)) return false;
   if (!header_matches(route.sending_facility, 4)) return false;
@@ -425,12 +397,12 @@ bool Router::holds(const Condition& condition, const hl7v2::MessageView& message
   const ConditionOp op = condition.op;
   bool any = false;
   for (const hl7v2::ElementView& element : scratch.selected) {
-    if (!present(element)) continue;
+    if (!element.has_value()) continue;
     if (op == ConditionOp::exists || op == ConditionOp::not_exists) {
       any = true;
       break;
     }
-    const std::string_view text = text_of(element, scratch.text);
+    const std::string_view text = element.decoded_view(scratch.text);
     switch (op) {
       case ConditionOp::equals:
       case ConditionOp::not_equals:

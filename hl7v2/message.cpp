@@ -250,6 +250,40 @@ void ElementView::decode_to(std::string& out) const {
   }
 }
 
+std::string_view ElementView::decoded_view(std::string& buffer) const {
+  const Charset cs = charset();
+  const bool plain_charset = cs == Charset::utf8 || cs == Charset::ascii ||
+                             std::none_of(raw_.begin(), raw_.end(), [](char c) {
+                               return (static_cast<unsigned char>(c) & 0x80u) != 0;
+                             });
+  if (plain_charset && raw_.find(delimiters().escape) == std::string_view::npos) return raw_;
+  buffer.clear();
+  decode_to(buffer);
+  return buffer;
+}
+
+bool ElementView::has_value() const {
+  if (empty() || is_null()) return false;
+  if (literal()) return true;
+  const Delimiters d = delimiters();
+  return std::any_of(raw_.begin(), raw_.end(), [&](char c) {
+    return c != d.repetition && c != d.component && c != d.subcomponent;
+  });
+}
+
+ElementView ElementView::first_leaf() const {
+  switch (level()) {
+    case Level::field:
+    case Level::repetition:
+      return component(1).subcomponent(1);
+    case Level::component:
+      return subcomponent(1);
+    case Level::subcomponent:
+      return *this;
+  }
+  return *this;
+}
+
 // ---------------------------------------------------------------------------------------------
 // SegmentView
 

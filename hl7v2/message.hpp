@@ -129,6 +129,17 @@ class ElementView {
   // '&' from its sub-components). MSH-1 and MSH-2 are literal: returned as written.
   std::string decoded() const;
   void decode_to(std::string& out) const;  // appends
+  // decoded() without a copy when it would equal raw() (no escape character, and UTF-8/ASCII or
+  // no byte above 0x7F); otherwise decoded into `buffer` (cleared first) and a view of it.
+  std::string_view decoded_view(std::string& buffer) const;
+
+  // Not the HL7 null `""` and holding more than delimiters: `^^` and `~` are empty repetitions
+  // and components, as absent as an empty field. A literal is there when not empty.
+  bool has_value() const;
+  // The first sub-component of the first component of the first repetition, at whatever level
+  // this element is: where a primitive value sits (HL7 asks receivers to ignore the components
+  // a primitive does not have).
+  ElementView first_leaf() const;
 
  private:
   friend class ElementRange;

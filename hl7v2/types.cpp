@@ -25,21 +25,6 @@ ElementView part(ElementView element, std::size_t i) {
   return ElementView{};
 }
 
-// The first sub-component of the first component of the first repetition, at whatever level
-// `element` is: where a primitive value sits.
-ElementView first_leaf(ElementView element) {
-  switch (element.level()) {
-    case Level::field:
-    case Level::repetition:
-      return element.component(1).subcomponent(1);
-    case Level::component:
-      return element.subcomponent(1);
-    case Level::subcomponent:
-      return element;
-  }
-  return element;
-}
-
 Value value_at(ElementView element, std::size_t i) { return Value::from(part(element, i)); }
 
 // FN inside a composite: its parts are sub-components when `element` is a component; when it is
@@ -190,7 +175,7 @@ bool iequals(std::string_view a, std::string_view b) {
 // ---- Value ---------------------------------------------------------------------------------
 
 Value Value::from(ElementView element) {
-  const ElementView leaf = first_leaf(element);
+  const ElementView leaf = element.first_leaf();
   Value v;
   v.null = element.is_null() || leaf.is_null();
   if (!v.null) v.text = leaf.decoded();
@@ -314,7 +299,7 @@ Result<Timestamp> parse_timestamp(std::string_view raw, std::string_view where) 
 }
 
 Result<Timestamp> parse_timestamp(ElementView element, std::string_view where) {
-  const ElementView first = first_leaf(element);
+  const ElementView first = element.first_leaf();
   if (first.is_null()) return bad_value(where, "explicit null instead of a date/time");
   return parse_timestamp(std::string_view(first.decoded()), where);
 }
