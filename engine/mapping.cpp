@@ -149,10 +149,9 @@ const std::string& Mapping::name() const { return program_->name; }
 const std::string& Mapping::file() const { return program_->file; }
 
 bool Mapping::accepts(std::string_view message_code, std::string_view trigger_event) const {
-  return std::any_of(program_->messages.begin(), program_->messages.end(),
-                     [&](const mapping_detail::MessagePattern& p) {
-                       return p.code.matches(message_code) && p.trigger.matches(trigger_event);
-                     });
+  return std::any_of(
+      program_->messages.begin(), program_->messages.end(),
+      [&](const MessagePattern& p) { return p.matches(message_code, trigger_event); });
 }
 
 Result<MappedMessage> Mapping::apply(const hl7v2::MessageView& message) const {

@@ -58,20 +58,6 @@ inline bool is_identifier(std::string_view text) {
                      [&](char c) { return letter(c) || (c >= '0' && c <= '9'); });
 }
 
-// One side of a CODE^TRIGGER pattern; "" when fine.
-inline std::string pattern_part_problem(std::string_view part, std::string_view what) {
-  if (part.empty()) return std::string(what) + " is empty";
-  for (const char c : part) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c >= 'a' && c <= 'z')
-      return std::string(what) + " has lower-case letters (HL7 codes are upper case)";
-    if (u <= 0x20 || u == 0x7F || c == '|' || c == '~' || c == '\\' || c == '&') {
-      return std::string(what) + " has a space, control character or HL7 delimiter";
-    }
-  }
-  return {};
-}
-
 // "UTC", "Z", "+hhmm", "-hhmm", "+hh:mm" -> minutes east of UTC.
 inline std::optional<int> parse_offset(std::string_view text) {
   if (text == "UTC" || text == "Z") return 0;

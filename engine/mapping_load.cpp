@@ -148,27 +148,13 @@ void MappingCompiler::load_messages(const YAML::Node& node) {
     return;
   }
   for (std::size_t i = 0; i < items.size(); ++i) {
-    const std::string& t = items[i].first;
     const std::string key = node.IsSequence() ? indexed("messages", i) : "messages";
-    if (t == "*") {
-      program_->messages.push_back({});
-      continue;
+    std::string why;
+    if (auto pattern = MessagePattern::parse(items[i].first, why)) {
+      program_->messages.push_back(std::move(*pattern));
+    } else {
+      add(ConfigErrc::bad_value, items[i].second, key, std::move(why));
     }
-    const auto caret = t.find('^');
-    if (caret == std::string::npos || t.find('^', caret + 1) != std::string::npos) {
-      add(ConfigErrc::bad_value, items[i].second, key,
-          "'" + t + "' is not CODE^TRIGGER (ADT^A01, ADT^A0*, ORU^*; * for every message)");
-      continue;
-    }
-    const std::string code = t.substr(0, caret);
-    const std::string trigger = t.substr(caret + 1);
-    std::string why = pattern_part_problem(code, "the message code (MSH-9.1)");
-    if (why.empty()) why = pattern_part_problem(trigger, "the trigger event (MSH-9.2)");
-    if (!why.empty()) {
-      add(ConfigErrc::bad_value, items[i].second, key, "'" + t + "': " + why);
-      continue;
-    }
-    program_->messages.push_back({GlobPattern(code), GlobPattern(trigger)});
   }
 }
 

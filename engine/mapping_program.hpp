@@ -103,11 +103,6 @@ struct Entity {
   std::uint32_t parent = 0xFFFFFFFFu;
 };
 
-struct MessagePattern {
-  GlobPattern code;
-  GlobPattern trigger;
-};
-
 struct Program {
   std::string name;
   std::string file;

@@ -83,6 +83,33 @@ std::string indexed(std::string_view key, std::size_t i) {
 
 }  // namespace
 
+std::optional<MessagePattern> MessagePattern::parse(std::string_view text, std::string& why) {
+  if (text == "*") return MessagePattern{};
+  if (text.empty()) {
+    why = "empty pattern (write * for every message)";
+    return std::nullopt;
+  }
+  const std::size_t caret = text.find('^');
+  if (caret == std::string_view::npos) {
+    why = "'" + std::string(text) + "' is not CODE^TRIGGER (write " + std::string(text) +
+          "^* for every trigger, * for every message)";
+    return std::nullopt;
+  }
+  const std::string_view code = text.substr(0, caret);
+  const std::string_view trigger = text.substr(caret + 1);
+  if (trigger.find('^') != std::string_view::npos) {
+    why = "'" + std::string(text) + "' has more than CODE^TRIGGER (MSH-9.1^MSH-9.2)";
+    return std::nullopt;
+  }
+  std::string part = pattern_part_problem(code, "the message code (MSH-9.1)");
+  if (part.empty()) part = pattern_part_problem(trigger, "the trigger event (MSH-9.2)");
+  if (!part.empty()) {
+    why = "'" + std::string(text) + "': " + part;
+    return std::nullopt;
+  }
+  return MessagePattern{GlobPattern(std::string(code)), GlobPattern(std::string(trigger))};
+}
+
 std::string_view to_string(ConditionOp op) {
   for (const OpName& o : kOps) {
     if (o.op == op) return o.name;
@@ -204,38 +231,12 @@ RouterBuild Router::build(std::vector<RouteSpec> routes) {
     }
 
     for (std::size_t i = 0; i < spec.message.size(); ++i) {
-      const std::string_view text = spec.message[i];
-      const std::string key = indexed("message", i);
-      if (text == "*") {
-        route.message.push_back(MessagePattern{});
-        continue;
+      std::string why;
+      if (auto pattern = MessagePattern::parse(spec.message[i], why)) {
+        route.message.push_back(std::move(*pattern));
+      } else {
+        problem(ConfigErrc::bad_value, indexed("message", i), std::move(why));
       }
-      if (text.empty()) {
-        problem(ConfigErrc::bad_value, key, "empty pattern (write * for every message)");
-        continue;
-      }
-      const std::size_t caret = text.find('^');
-      if (caret == std::string_view::npos) {
-        problem(ConfigErrc::bad_value, key,
-                "'" + std::string(text) + "' is not CODE^TRIGGER (write " + std::string(text) +
-                    "^* for every trigger, * for every message)");
-        continue;
-      }
-      const std::string_view code = text.substr(0, caret);
-      const std::string_view trigger = text.substr(caret + 1);
-      if (trigger.find('^') != std::string_view::npos) {
-        problem(ConfigErrc::bad_value, key,
-                "'" + std::string(text) + "' has more than CODE^TRIGGER (MSH-9.1^MSH-9.2)");
-        continue;
-      }
-      std::string why = pattern_part_problem(code, "the message code (MSH-9.1)");
-      if (why.empty()) why = pattern_part_problem(trigger, "the trigger event (MSH-9.2)");
-      if (!why.empty()) {
-        problem(ConfigErrc::bad_value, key, "'" + std::string(text) + "': " + why);
-        continue;
-      }
-      route.message.push_back(
-          MessagePattern{GlobPattern(std::string(code)), GlobPattern(std::string(trigger))});
     }
 
     auto header_pattern = [&](const std::optional<std::string>& value, const char* key,
@@ -372,10 +373,8 @@ bool Router::takes(const CompiledRoute& route, const MatchInput& input, MatchScr
   if (!route.message.empty()) {
     const std::string_view code = message.message_code();
     const std::string_view trigger = message.trigger_event();
-    const bool any =
-        std::any_of(route.message.begin(), route.message.end(), [&](const MessagePattern& p) {
-          return p.code.matches(code) && p.trigger.matches(trigger);
-        });
+    const bool any = std::any_of(route.message.begin(), route.message.end(),
+                                 [&](const MessagePattern& p) { return p.matches(code, trigger); });
     if (!any) return false;
   }
   auto header_matches = [&](const std::optional<GlobPattern>& pattern, std::size_t field) {

@@ -68,6 +68,20 @@ class GlobPattern {
   }
 };
 
+// One CODE^TRIGGER pattern of MSH-9 (ADT^A01, ADT^A0*, ORU^*; `*` alone for every message),
+// each side a glob; routes and mappings name the messages they take with these.
+struct MessagePattern {
+  GlobPattern code;     // MSH-9.1
+  GlobPattern trigger;  // MSH-9.2
+
+  bool matches(std::string_view message_code, std::string_view trigger_event) const {
+    return code.matches(message_code) && trigger.matches(trigger_event);
+  }
+  // nullopt when `text` is not a pattern, with why not in `why` ("'adt^A01': the message code
+  // (MSH-9.1) has lower-case letters; ...").
+  static std::optional<MessagePattern> parse(std::string_view text, std::string& why);
+};
+
 // The indices (into the route list, in configuration order) of the routes a message takes.
 // Holds up to kInline indices without allocating.
 class RouteMatches {
@@ -118,10 +132,6 @@ class Router {
   std::string_view name(std::size_t index) const { return routes_[index].spec.name; }
 
  private:
-  struct MessagePattern {
-    GlobPattern code;     // MSH-9.1
-    GlobPattern trigger;  // MSH-9.2
-  };
   struct Condition {
     hl7v2::Path path;
     ConditionOp op = ConditionOp::exists;
