@@ -1,4 +1,5 @@
 #include "engine/config.hpp"
+#include "engine/yaml_reader.hpp"
 
 #include <netdb.h>
 #include <sys/socket.h>
@@ -578,14 +579,9 @@ std::vector<ConfigProblem> DestinationConfig::validate() const {
 
 namespace {
 
-std::string join(const std::vector<std::string_view>& names) {
-  std::string out;
-  for (std::string_view n : names) {
-    if (!out.empty()) out.append(", ");
-    out.append(n);
-  }
-  return out;
-}
+using yaml_reader::indexed;
+using yaml_reader::join;
+using yaml_reader::node_kind;
 
 std::string join(const std::set<std::string>& names) {
   std::string out;
@@ -594,26 +590,6 @@ std::string join(const std::set<std::string>& names) {
     out.append(n);
   }
   return out.empty() ? "none" : out;
-}
-
-std::string node_kind(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Null:
-      return "nothing";
-    case YAML::NodeType::Scalar:
-      return "a value";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a map";
-    case YAML::NodeType::Undefined:
-      return "nothing";
-  }
-  return "nothing";
-}
-
-std::string indexed(const std::string& path, std::size_t i) {
-  return path + "[" + std::to_string(i) + "]";
 }
 
 // Whether `key` is `parent` or lies inside it ("routes[0].from[1]" inside "routes[0]").
@@ -716,11 +692,7 @@ class Loader {
     }
   }
 
-  Location where(const YAML::Node& node) const {
-    const YAML::Mark mark = node.Mark();
-    if (mark.is_null()) return {file_, 0, 0};
-    return {file_, mark.line + 1, mark.column + 1};
-  }
+  Location where(const YAML::Node& node) const { return yaml_reader::location(file_, node.Mark()); }
 
   void remember(const std::string& key, const YAML::Node& node) {
     out_.locations.emplace(key, where(node));
@@ -730,31 +702,20 @@ class Loader {
     return key.IsScalar() ? key.Scalar() : std::string("?");
   }
 
-  // A map node whose keys are checked against `allowed`; calls `each(key, value, path)`.
+  // A map node whose keys are checked against `allowed`; remembers where each value is and calls
+  // `each(key, value, path)`.
   template <class F>
   bool for_each_key(const YAML::Node& node, const std::string& path,
                     const std::vector<std::string_view>& allowed, F&& each) {
-    if (!node.IsMap()) {
-      add(ConfigErrc::wrong_type, node, path, "must be a map, not " + node_kind(node));
-      return false;
-    }
-    std::set<std::string> seen;
-    for (const auto& entry : node) {
-      const std::string key = scalar_key(entry.first);
-      const std::string child = path + "." + key;
-      if (!seen.insert(key).second) {
-        add(ConfigErrc::duplicate, entry.first, child, "the key appears twice in this map");
-        continue;
-      }
-      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-        add(ConfigErrc::unknown_key, entry.first, child,
-            "unknown key (expected one of: " + join(allowed) + ")");
-        continue;
-      }
-      remember(child, entry.second);
-      each(key, entry.second, child);
-    }
-    return true;
+    return yaml_reader::for_each_key(
+        node, path, allowed,
+        [this](ConfigErrc code, const YAML::Node& at, std::string key, std::string detail) {
+          add(code, at, std::move(key), std::move(detail));
+        },
+        [&](const std::string& key, const YAML::Node& value, const std::string& child) {
+          remember(child, value);
+          each(key, value, child);
+        });
   }
 
   std::optional<std::string> text(const YAML::Node& node, const std::string& path) {

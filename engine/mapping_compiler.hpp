@@ -17,37 +17,16 @@
 #include <vector>
 
 #include "engine/mapping_program.hpp"
+#include "engine/yaml_reader.hpp"
 
 namespace hims::engine {
 namespace mapping_detail {
 inline constexpr std::uint32_t kNone = 0xFFFFFFFFu;
 inline constexpr std::uintmax_t kMaxIncludeBytes = 1u << 20;
 
-inline std::string node_kind(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Scalar:
-      return "a value";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a map";
-    default:
-      return "nothing";
-  }
-}
-
-inline std::string indexed(const std::string& path, std::size_t i) {
-  return path + "[" + std::to_string(i) + "]";
-}
-
-inline std::string join(const std::vector<std::string_view>& names) {
-  std::string out;
-  for (std::string_view n : names) {
-    if (!out.empty()) out.append(", ");
-    out.append(n);
-  }
-  return out;
-}
+using yaml_reader::indexed;
+using yaml_reader::join;
+using yaml_reader::node_kind;
 
 // SQL-style names: a letter or '_', then letters, digits, '_'.
 inline bool is_identifier(std::string_view text) {
@@ -163,8 +142,7 @@ class MappingCompiler {
   // ---- reporting ---------------------------------------------------------------------------
 
   Location mark_location(const YAML::Mark& mark) const {
-    if (mark.is_null()) return {file_, 0, 0};
-    return {file_, mark.line + 1, mark.column + 1};
+    return yaml_reader::location(file_, mark);
   }
   Location where(const YAML::Node& node) const { return mark_location(node.Mark()); }
   void add(ConfigErrc code, const YAML::Node& at, std::string key, std::string detail) {
@@ -176,31 +154,16 @@ class MappingCompiler {
 
   bool parse_yaml(std::string_view yaml, YAML::Node& root);
 
-  // A map whose keys are checked against `allowed`; calls each(key, value, key_path).
+  // A map whose keys are checked against `allowed` (empty: any); calls each(key, value, key_path).
   template <class F>
   bool for_each_key(const YAML::Node& node, const std::string& path,
                     const std::vector<std::string_view>& allowed, F&& each) {
-    if (!node.IsMap()) {
-      add(ConfigErrc::wrong_type, node, path,
-          "must be a map, not " + mapping_detail::node_kind(node));
-      return false;
-    }
-    std::set<std::string> seen;
-    for (const auto& entry : node) {
-      const std::string key = entry.first.IsScalar() ? entry.first.Scalar() : std::string("?");
-      const std::string child = path.empty() ? key : path + "." + key;
-      if (!seen.insert(key).second) {
-        add(ConfigErrc::duplicate, entry.first, child, "the key appears twice in this map");
-        continue;
-      }
-      if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-        add(ConfigErrc::unknown_key, entry.first, child,
-            "unknown key (expected one of: " + mapping_detail::join(allowed) + ")");
-        continue;
-      }
-      each(key, entry.second, child);
-    }
-    return true;
+    return yaml_reader::for_each_key(
+        node, path, allowed,
+        [this](ConfigErrc code, const YAML::Node& at, std::string key, std::string detail) {
+          add(code, at, std::move(key), std::move(detail));
+        },
+        std::forward<F>(each));
   }
 
   std::optional<std::string> text(const YAML::Node& node, const std::string& path) {
