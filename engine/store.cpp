@@ -561,10 +561,12 @@ Status Store::transact(const std::function<Status()>& body) {
 }
 
 void Store::end_transaction(bool committed) {
-  if (recent_ && committed) {
-    for (const PendingRecent& p : recent_pending_) recent_->add(p.fingerprint, p.id, p.at_us);
+  if (!recent_) return;
+  if (committed) {
+    recent_->commit();
+  } else {
+    recent_->rollback();
   }
-  recent_pending_.clear();
 }
 
 std::vector<Migration> Store::known_migrations() {
@@ -663,10 +665,10 @@ Result<std::vector<JournalId>> Store::append(std::span<const NewJournalEntry> ba
         for (std::size_t i = 0; i < rows; ++i) {
           const NewJournalEntry& e = chunk[i];
           if (e.control_id.empty()) continue;  // never a duplicate candidate
-          recent_pending_.push_back(PendingRecent{
+          recent_->stage(
               detail::RecentEntries::fingerprint(
                   e.source, e.control_id, e.content_hash.empty() ? hashes[i] : e.content_hash),
-              ids[first + i], to_us(e.received_at)});
+              ids[first + i], to_us(e.received_at));
         }
       }
       offset += rows;
@@ -726,13 +728,6 @@ Result<std::vector<std::optional<JournalId>>> Store::find_duplicates(
           return row.ok() && !row->empty();
         };
         found[k] = recent_->find(fp, since, q.before_id, confirm);
-        for (const PendingRecent& p : recent_pending_) {  // appended earlier in this transaction
-          if (p.fingerprint != fp || p.at_us < since || (q.before_id > 0 && p.id >= q.before_id) ||
-              (found[k] && *found[k] <= p.id)) {
-            continue;
-          }
-          if (confirm(p.id)) found[k] = p.id;
-        }
       }
       if (failed) return *failed;
     } else {
@@ -788,7 +783,6 @@ Status Store::remember_recent(std::chrono::seconds horizon, std::size_t limit) {
                 to_int(row[0]), to_int(row[4]));
   }
   recent_ = std::move(recent);
-  recent_pending_.clear();
   return {};
 }
 

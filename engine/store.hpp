@@ -331,18 +331,11 @@ class Store {
   // forgotten when it rolled back.
   void end_transaction(bool committed);
 
-  struct PendingRecent {
-    std::uint64_t fingerprint;
-    JournalId id;
-    std::int64_t at_us;
-  };
-
   std::unique_ptr<Driver> driver_;
   std::string lease_owner_;
   int depth_ = 0;                                  // transact() nesting
   std::optional<Error> failed_;                    // first failure inside the open transaction
   std::unique_ptr<detail::RecentEntries> recent_;  // SQLite duplicate look-up (remember_recent)
-  std::vector<PendingRecent> recent_pending_;      // appended in the open transaction
 };
 
 // Opens `sqlite:PATH` (parent folders created; WAL, synchronous=FULL) or a libpq URL

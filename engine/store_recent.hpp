@@ -13,6 +13,7 @@
 #include <optional>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 namespace hims::store::detail {
 
@@ -49,18 +50,31 @@ class RecentEntries {
       ++evicted_;
     }
   }
+  // An entry appended by the open transaction: find() sees it at once, commit() keeps it,
+  // rollback() forgets it.
+  void stage(std::uint64_t fp, std::int64_t id, std::int64_t at_us) {
+    staged_.push_back(Slot{fp, id, at_us});
+  }
+  void commit() {
+    for (const Slot& s : staged_) add(s.fp, s.id, s.at_us);
+    staged_.clear();
+  }
+  void rollback() { staged_.clear(); }
+
   // The lowest id with that fingerprint received at or after since_us (and below before_id when
-  // it is above 0) that `confirm` accepts.
+  // it is above 0), kept or staged, that `confirm` accepts.
   template <class Confirm>
   std::optional<std::int64_t> find(std::uint64_t fp, std::int64_t since_us, std::int64_t before_id,
                                    Confirm&& confirm) const {
     std::optional<std::int64_t> best;
+    auto consider = [&](std::int64_t id, std::int64_t at_us) {
+      if (at_us < since_us || (before_id > 0 && id >= before_id) || (best && id >= *best)) return;
+      if (confirm(id)) best = id;
+    };
     auto [it, end] = by_fp_.equal_range(fp);
-    for (; it != end; ++it) {
-      const Hit& hit = it->second;
-      if (hit.at_us < since_us || (before_id > 0 && hit.id >= before_id)) continue;
-      if (best && hit.id >= *best) continue;
-      if (confirm(hit.id)) best = hit.id;
+    for (; it != end; ++it) consider(it->second.id, it->second.at_us);
+    for (const Slot& s : staged_) {
+      if (s.fp == fp) consider(s.id, s.at_us);
     }
     return best;
   }
@@ -97,6 +111,7 @@ class RecentEntries {
   std::int64_t horizon_from_us_ = std::numeric_limits<std::int64_t>::min();
   std::deque<Slot> by_time_;  // in commit order, which is close to time order
   std::unordered_multimap<std::uint64_t, Hit> by_fp_;
+  std::vector<Slot> staged_;  // appended in the open transaction
   std::uint64_t evicted_ = 0;
 };
 
