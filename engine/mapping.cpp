@@ -91,6 +91,10 @@ void write_rows(Writer& w, const MappedMessage& message) {
     w.StartArray();
     for (const std::string& k : row.key) str(k);
     w.EndArray();
+    if (row.key_any) {
+      str("key_match");
+      str("any");
+    }
     str("rule");
     str(row.rule);
     str("columns");

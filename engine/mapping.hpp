@@ -61,9 +61,12 @@ std::string_view to_string(MappedValue::Kind kind);
 // One canonical row. The names (as, table, key, column names, rule) are views into the Mapping,
 // which the MappedMessage holding this row keeps alive.
 struct MappedRow {
-  std::string_view as;               // the entity's instance name ("patient")
-  std::string_view table;            // "patients"
-  std::span<const std::string> key;  // natural key columns (the upsert's conflict target)
+  std::string_view as;     // the entity's instance name ("patient")
+  std::string_view table;  // "patients"
+  // The natural key columns: a stored row with the same values in all of them is this row; with
+  // key_any (`key: {any: [...]}`), a stored row equal in any one present key column is.
+  std::span<const std::string> key;
+  bool key_any = false;
   std::vector<std::pair<std::string_view, MappedValue>> columns;  // absent columns left out
   std::string_view rule;  // where the entity is: "mappings/x.yaml:12"
 

@@ -360,6 +360,32 @@ class Runner {
         }
         break;
       }
+      case Expr::Source::first: {
+        // The first part present and not null; NULL when the present ones are all null.
+        bool null_seen = false;
+        for (const Expr& part : e.parts) {
+          MappedValue v;
+          bool p = false;
+          if (Status s = eval(en, part, v, p); !s) return s;
+          if (!p) continue;
+          if (v.kind == MappedValue::Kind::null) {
+            null_seen = true;
+            continue;
+          }
+          std::string text;
+          append_text(text, v);
+          if (Status s = finish_text(en, e, std::move(text), nullptr, out, present_out); !s) {
+            return s;
+          }
+          if (present_out) break;
+        }
+        if (!present_out && null_seen) {
+          out = MappedValue::null_value();
+          present_out = true;
+          return {};
+        }
+        break;
+      }
       case Expr::Source::json: {
         std::string text = "{";
         bool any = false;
@@ -402,6 +428,7 @@ class Runner {
     row.as = en.as;
     row.table = en.table;
     row.key = en.key;
+    row.key_any = en.key_any;
     row.rule = en.rule;
     row.columns.reserve(en.columns.size());
     for (const Expr& column : en.columns) {

@@ -389,9 +389,26 @@ std::uint32_t MappingCompiler::load_entity(const YAML::Node& node, const std::st
     missing("columns", "is required: the row's columns and where their values come from");
   }
   if (has("key")) {
-    auto& [n, p] = keys["key"];
+    auto& [key_node, key_path] = keys["key"];
+    // `key: [a, b]` (every column matches) or `key: {any: [a, b]}` (alternative keys).
+    YAML::Node n = key_node;
+    std::string p = key_path;
+    bool any_given = false;
+    if (key_node.IsMap()) {
+      for_each_key(key_node, key_path, {"any"},
+                   [&](const std::string&, const YAML::Node& v, const std::string& kp) {
+                     n = v;
+                     p = kp;
+                     any_given = true;
+                   });
+      if (!any_given && key_node.size() == 0) {  // other keys were reported as unknown
+        add(ConfigErrc::missing_key, key_node, key_path + ".any",
+            "is required in a key map: the alternative key columns");
+      }
+      en.key_any = true;
+    }
     std::vector<std::pair<std::string, YAML::Node>> names;
-    if (texts(n, p, names)) {
+    if ((!key_node.IsMap() || any_given) && texts(n, p, names)) {
       if (names.empty()) add(ConfigErrc::bad_value, n, p, "names no column");
       std::set<std::string> seen;
       for (std::size_t i = 0; i < names.size(); ++i) {

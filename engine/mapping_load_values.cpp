@@ -239,9 +239,9 @@ bool MappingCompiler::load_expr(const YAML::Node& node, const std::string& path,
         "must be a path (PID-5.1) or a map ({path: ..., type: ...}), not " + node_kind(node));
     return false;
   }
-  static const std::vector<std::string_view> kKeys{"path", "value",    "concat",  "json",
-                                                   "ref",  "join",     "type",    "transform",
-                                                   "code", "required", "default", "when"};
+  static const std::vector<std::string_view> kKeys{
+      "path", "value",     "concat", "first",    "json",    "ref", "join",
+      "type", "transform", "code",   "required", "default", "when"};
   std::map<std::string, std::pair<YAML::Node, std::string>> keys;
   if (!for_each_key(node, path, kKeys,
                     [&](const std::string& key, const YAML::Node& value, const std::string& kp) {
@@ -251,12 +251,12 @@ bool MappingCompiler::load_expr(const YAML::Node& node, const std::string& path,
   }
   auto has = [&](const char* k) { return keys.count(k) != 0; };
   std::vector<std::string_view> sources;
-  for (const char* s : {"path", "value", "concat", "json", "ref"}) {
+  for (const char* s : {"path", "value", "concat", "first", "json", "ref"}) {
     if (has(s)) sources.emplace_back(s);
   }
   if (sources.size() != 1) {
     add(ConfigErrc::bad_value, node, path,
-        sources.empty() ? "needs one of: path, value, concat, json, ref"
+        sources.empty() ? "needs one of: path, value, concat, first, json, ref"
                         : "has more than one source (" + join(sources) + "); keep one");
     return false;
   }
@@ -298,12 +298,12 @@ bool MappingCompiler::load_expr(const YAML::Node& node, const std::string& path,
       reject(k, std::string(k) + " does not apply to a ref (the row it refers to)");
     }
     if (place != Place::column) {
-      reject("ref", "a ref is a column of its own, not part of a json or concat value");
+      reject("ref", "a ref is a column of its own, not part of a json, concat or first value");
     }
   }
   if (source == "value" || source == "json") {
     for (const char* k : {"transform", "code", "join"}) {
-      reject(k, std::string(k) + " applies to path and concat values, not to " + source);
+      reject(k, std::string(k) + " applies to path, concat and first values, not to " + source);
     }
   }
   if (source != "path") reject("join", "join goes with a path that selects many ([*])");
@@ -417,8 +417,8 @@ bool MappingCompiler::load_expr(const YAML::Node& node, const std::string& path,
     if (!t) return false;
     if (place == Place::column && ok)
       refs_.push_back({current_entity_, current_column_, *t, where(sn), sp});
-  } else if (source == "concat") {
-    e.source = Expr::Source::concat;
+  } else if (source == "concat" || source == "first") {
+    e.source = source == "concat" ? Expr::Source::concat : Expr::Source::first;
     if (!sn.IsSequence() || sn.size() == 0) {
       add(ConfigErrc::wrong_type, sn, sp,
           "must be a non-empty list of paths and {value: ...} literals");
@@ -428,14 +428,14 @@ bool MappingCompiler::load_expr(const YAML::Node& node, const std::string& path,
     for (const auto& item : sn) {
       e.parts.emplace_back();
       const std::string ip = indexed(sp, i);
-      ok = load_expr(item, ip, name + ".concat[" + std::to_string(i) + "]", Place::concat_part,
-                     e.parts.back()) &&
+      ok = load_expr(item, ip, name + "." + source + "[" + std::to_string(i) + "]",
+                     Place::concat_part, e.parts.back()) &&
            ok;
       ++i;
     }
     for (const Expr& part : e.parts) {
       if (part.source == Expr::Source::json) {
-        add(ConfigErrc::bad_value, sn, sp, "a concat part cannot be a json object");
+        add(ConfigErrc::bad_value, sn, sp, "a " + source + " part cannot be a json object");
         ok = false;
       }
     }

@@ -67,14 +67,14 @@ struct Condition {
 
 // A value: a column, a json member or a concat part.
 struct Expr {
-  enum class Source : std::uint8_t { path, literal, concat, json, ref };
+  enum class Source : std::uint8_t { path, literal, concat, first, json, ref };
   Source source = Source::path;
   std::string name;                      // "date_of_birth", "address.city": for errors
   std::string rule;                      // "file:line" of the spec
   PathExpr path;                         // path
   std::optional<std::string> join;       // path with [*]: the separator
   MappedValue literal;                   // literal (typed at load)
-  std::vector<Expr> parts;               // concat parts, json members
+  std::vector<Expr> parts;               // concat and first parts, json members
   std::vector<std::string> member_keys;  // json: "\"key\":" escaped
   std::uint32_t ref = 0;                 // ref: the entity id
   ValueType type = ValueType::text;
@@ -92,7 +92,8 @@ struct Entity {
   std::string as;
   std::string table;
   std::vector<std::string> key;
-  std::string rule;  // "file:line"
+  bool key_any = false;  // `key: {any: [...]}`: a stored row matching any one key column
+  std::string rule;      // "file:line"
   Loop loop = Loop::none;
   std::string loop_segment;  // segments
   PathExpr loop_path;        // repetitions: SEG-F[*]

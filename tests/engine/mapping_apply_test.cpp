@@ -598,5 +598,51 @@ TEST(MappingApply, RowsOutliveTheMappingObject) {
   EXPECT_EQ(m.mapping, "adt-patient");
 }
 
+TEST(MappingApply, FirstTakesTheFirstPresentPart) {
+  const Mapping m = load(
+      "entities:\n  - as: p\n    table: patients\n    key: [mrn]\n    columns:\n"
+      "      mrn: {first: [\"PID-3[5=MR].1\", PID-3.1], required: true}\n"
+      "      name: {first: [PID-5.2, PID-5.1, {value: unknown}], transform: upper}\n"
+      "      born: {first: [PID-7, PID-29], type: date}\n"
+      "      none: {first: [PID-30, PID-31]}\n");
+  // MR repetition wins over the first repetition.
+  MappedMessage a = apply_ok(m, msg({"PID|1||111^^^H^PI~222^^^H^MR||DOE^JOHN||19800102"}));
+  EXPECT_EQ(col(a, 0, "mrn").text, "222");
+  EXPECT_EQ(col(a, 0, "name").text, "JOHN");
+  EXPECT_EQ(col(a, 0, "born"), MappedValue::of(Kind::date, "1980-01-02"));
+  EXPECT_FALSE(has(a, 0, "none"));
+  // No MR repetition: the first one; no given name: the family name; nothing: the literal.
+  MappedMessage b = apply_ok(m, msg({"PID|1||111^^^H^PI||doe"}));
+  EXPECT_EQ(col(b, 0, "mrn").text, "111");
+  EXPECT_EQ(col(b, 0, "name").text, "DOE");
+  MappedMessage c = apply_ok(m, msg({"PID|1||111"}));
+  EXPECT_EQ(col(c, 0, "name").text, "UNKNOWN");
+  // An explicit null is skipped for a later present part, and is the value when none is.
+  MappedMessage d = apply_ok(m, msg({"PID|1||111||\"\"^\"\"||\"\"||||||||||||||||||||||19900101"}));
+  EXPECT_EQ(col(d, 0, "name").text, "UNKNOWN");
+  EXPECT_EQ(col(d, 0, "born"), MappedValue::of(Kind::date, "1990-01-01"));
+  MappedMessage e = apply_ok(m, msg({"PID|1||111||||\"\""}));
+  EXPECT_EQ(col(e, 0, "born").kind, Kind::null);
+  // required applies to the whole: nothing present is an error naming the column.
+  const Error err = apply_error(m, msg({"PID|1"}));
+  EXPECT_NE(err.message().find("p.mrn"), std::string::npos) << err.message();
+}
+
+TEST(MappingApply, KeyAnyIsCarriedOnTheRow) {
+  const Mapping m = load(
+      "entities:\n  - as: o\n    table: lab_orders\n"
+      "    key: {any: [placer_order_number, filler_order_number]}\n    columns:\n"
+      "      placer_order_number: ORC-2.1\n      filler_order_number: ORC-3.1\n");
+  MappedMessage a = apply_ok(m, msg({"ORC|NW|P1|F1"}));
+  ASSERT_EQ(a.rows.size(), 1u);
+  EXPECT_TRUE(a.rows[0].key_any);
+  ASSERT_EQ(a.rows[0].key.size(), 2u);
+  EXPECT_NE(to_json(a).find("\"key_match\": \"any\""), std::string::npos) << to_json(a);
+  const Mapping all_keys = load(
+      "entities: [{as: o, table: lab_orders, key: [placer_order_number], columns: "
+      "{placer_order_number: ORC-2.1}}]");
+  EXPECT_FALSE(apply_ok(all_keys, msg({"ORC|NW|P1"})).rows[0].key_any);
+}
+
 }  // namespace
 }  // namespace hims::engine

@@ -308,5 +308,28 @@ TEST(MappingLoad, OddYamlNeverThrows) {
   }
 }
 
+TEST(MappingLoad, ChecksFirstAndKeyAny) {
+  expect_error(entity("      b: {first: []}\n"), ConfigErrc::wrong_type,
+               "entities[0].columns.b.first", "non-empty list");
+  expect_error(entity("      b: {first: [{json: {x: PID-5}}]}\n"), ConfigErrc::bad_value,
+               "entities[0].columns.b.first", "a first part cannot be a json object");
+  expect_error(entity("      b: {first: [{ref: p}]}\n"), ConfigErrc::bad_value,
+               "entities[0].columns.b.first[0].ref", "not part of a json, concat or first value");
+  expect_error(entity("      b: {first: [PID-5], path: PID-6}\n"), ConfigErrc::bad_value,
+               "entities[0].columns.b", "more than one source");
+  const std::string any_key =
+      "entities:\n  - as: p\n    table: lab_orders\n    key: {any: [a, b]}\n"
+      "    columns:\n      a: ORC-2.1\n      b: ORC-3.1\n";
+  EXPECT_TRUE(errors_of(kHeader + any_key).empty()) << all(errors_of(kHeader + any_key));
+  expect_error(
+      "entities:\n  - as: p\n    table: t\n    key: {all: [a]}\n    columns:\n      a: "
+      "ORC-2.1\n",
+      ConfigErrc::unknown_key, "entities[0].key.all", "expected one of: any");
+  expect_error(
+      "entities:\n  - as: p\n    table: t\n    key: {any: [a, c]}\n    columns:\n      a: "
+      "ORC-2.1\n",
+      ConfigErrc::bad_value, "entities[0].key.any[1]", "not one of the entity's columns");
+}
+
 }  // namespace
 }  // namespace hims::engine
