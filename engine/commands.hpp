@@ -45,12 +45,14 @@ struct InspectOptions {
 };
 int inspect_command(const InspectOptions& options);
 
-// Runs a mapping file over every message of a file without a store and prints each message's
-// canonical rows as one JSON document (to_json in engine/mapping.hpp).
+// Runs a mapping file over every message of a file and prints each message's canonical rows as
+// one JSON document (to_json in engine/mapping.hpp); with a store, also writes them there (each
+// message in its own transaction, as the engine would) and reports what changed on stderr.
 struct MapOptions {
   std::filesystem::path mapping;
   std::filesystem::path input;
   bool compact = false;  // one line per message instead of indented JSON
+  std::string store;     // store URL to write the rows to; empty: none
 };
 int map_command(const MapOptions& options);
 

@@ -169,14 +169,17 @@ int run_cli(int argc, char** argv) {
   // map
   hims::engine::MapOptions map;
   CLI::App* map_cmd = app.add_subcommand(
-      "map", "Run a mapping file over HL7 v2 messages and print the canonical rows (no store)");
+      "map", "Run a mapping file over HL7 v2 messages and print the canonical rows");
   map_cmd->footer(
       "Prints one JSON document per message: {\"mapping\", \"rows\": [{\"id\", \"table\", "
       "\"as\", \"key\", \"rule\", \"columns\"}]}, a reference to another row as "
       "{\"ref\": \"<as>#<n>\"}. The language: docs/mappings.md. Exit status 0 when every "
       "message maps, 1 when the mapping file has errors (each printed as FILE:LINE:COLUMN: KEY: "
       "PROBLEM) or a message does not parse, is not a type the mapping takes, or does not map "
-      "(the error on stderr), 2 on bad options.");
+      "(the error on stderr), 2 on bad options. With --store, the rows are also written to that "
+      "store (migrated first; each message in its own transaction, as `run` writes them) and "
+      "stderr tells what each message created, updated and left unchanged; a row the store "
+      "refuses makes the exit status 1.");
   map_cmd->add_option("mapping", map.mapping, "Mapping file (YAML)")
       ->required()
       ->check(CLI::ExistingFile);
@@ -184,6 +187,8 @@ int run_cli(int argc, char** argv) {
       ->required()
       ->check(CLI::ExistingFile);
   map_cmd->add_flag("--compact", map.compact, "One line of JSON per message");
+  map_cmd->add_option("--store", map.store,
+                      "Also write the rows to this store (sqlite:PATH or postgresql://...)");
 
   // check
   hims::engine::CheckOptions check;

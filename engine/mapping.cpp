@@ -152,6 +152,20 @@ std::string to_json(const MappedMessage& message, bool pretty) {
 const std::string& Mapping::name() const { return program_->name; }
 const std::string& Mapping::file() const { return program_->file; }
 
+std::vector<MappingTarget> Mapping::targets() const {
+  std::vector<MappingTarget> out;
+  out.reserve(program_->entities.size());
+  for (const mapping_detail::Entity& en : program_->entities) {
+    MappingTarget& t = out.emplace_back();
+    t.as = en.as;
+    t.table = en.table;
+    t.rule = en.rule;
+    t.key = en.key;
+    for (const mapping_detail::Expr& column : en.columns) t.columns.push_back(column.name);
+  }
+  return out;
+}
+
 bool Mapping::accepts(std::string_view message_code, std::string_view trigger_event) const {
   return std::any_of(
       program_->messages.begin(), program_->messages.end(),

@@ -86,6 +86,15 @@ struct MappedMessage {
 // from 0), decimals, dates and timestamps are strings, json columns are objects.
 std::string to_json(const MappedMessage& message, bool pretty = true);
 
+// What one entity of a mapping writes (Mapping::targets): checked against the store's tables.
+struct MappingTarget {
+  std::string_view as;
+  std::string_view table;
+  std::string_view rule;  // "file:line" of the entity
+  std::span<const std::string> key;
+  std::vector<std::string_view> columns;
+};
+
 namespace mapping_detail {
 struct Program;
 }
@@ -99,6 +108,8 @@ class Mapping {
   bool accepts(const hl7v2::MessageView& message) const {
     return accepts(message.message_code(), message.trigger_event());
   }
+  // Every entity, in file order (views into this Mapping).
+  std::vector<MappingTarget> targets() const;
   // The canonical rows of one message. Errors name the rule (file:line, entity, column) and the
   // message position ("OBX[3]-5"), never a field's value.
   Result<MappedMessage> apply(const hl7v2::MessageView& message) const;

@@ -33,8 +33,12 @@ std::string with_cr_terminators(std::string_view bytes) {
 
 }  // namespace
 
+bool any_mapping(const RouteMappings& mappings) {
+  return std::any_of(mappings.begin(), mappings.end(), [](const auto& m) { return m.has_value(); });
+}
+
 RoutedMessage route_message(const Router& router, std::string_view source, std::string_view raw,
-                            store::TimePoint not_before) {
+                            store::TimePoint not_before, const RouteMappings* mappings) {
   auto parsed = hl7v2::MessageView::parse(raw);
   if (!parsed) {
     RoutedMessage out;
@@ -42,11 +46,12 @@ RoutedMessage route_message(const Router& router, std::string_view source, std::
                    "the message does not parse: " + parsed.error().message()};
     return out;
   }
-  return route_message(router, source, *parsed, not_before);
+  return route_message(router, source, *parsed, not_before, mappings);
 }
 
 RoutedMessage route_message(const Router& router, std::string_view source,
-                            const hl7v2::MessageView& message, store::TimePoint not_before) {
+                            const hl7v2::MessageView& message, store::TimePoint not_before,
+                            const RouteMappings* mappings) {
   RoutedMessage out;
   const RouteMatches matches = router.match(MatchInput{source, message});
   if (matches.empty()) {
@@ -71,6 +76,31 @@ RoutedMessage route_message(const Router& router, std::string_view source,
       item.source = std::string(source);
       out.items.push_back(std::move(item));
       ++out.queued.back();
+    }
+  }
+  if (mappings != nullptr) {
+    for (const std::uint32_t index : out.routes) {
+      if (index >= mappings->size() || !(*mappings)[index]) continue;
+      const Mapping& mapping = *(*mappings)[index];
+      const std::string& route = router.route(index).name;
+      auto fail = [&](const std::string& why) {
+        out.items.clear();
+        out.mapped.clear();
+        std::fill(out.queued.begin(), out.queued.end(), 0);
+        out.outcome = {store::MessageState::errored,
+                       "route '" + route + "', mapping '" + mapping.name() + "': " + why};
+      };
+      if (!mapping.accepts(message)) {
+        fail("the mapping does not take " + std::string(message.message_code()) + "^" +
+             std::string(message.trigger_event()));
+        return out;
+      }
+      auto mapped = mapping.apply(message);
+      if (!mapped.ok()) {
+        fail(mapped.error().message());
+        return out;
+      }
+      out.mapped.push_back(std::move(*mapped));
     }
   }
   out.outcome = {store::MessageState::processed, ""};
@@ -131,6 +161,16 @@ Processor::Processor(std::unique_ptr<store::Store> store, std::shared_ptr<const 
                           .with({});
   }
   options_.max_batch = std::max<std::size_t>(options_.max_batch, 1);
+  if (any_mapping(options_.mappings)) {
+    // The catalog is read here, before the thread starts; without it no mapped message can be
+    // written, so each stays `received` and is tried again (logged at every batch).
+    auto writer = CanonicalWriter::open(*store_);
+    if (writer.ok()) {
+      writer_.emplace(std::move(*writer));
+    } else {
+      log::error("cannot read the canonical schema", {{"error", writer.error().message()}});
+    }
+  }
   thread_ = std::thread([this] {
     set_thread_name("hims-process");
     run();
@@ -160,6 +200,43 @@ void Processor::stop() {
 Processor::Stats Processor::stats() const {
   std::lock_guard lock(mutex_);
   return stats_;
+}
+
+// Inside the processing transaction: the canonical rows of each mapped entry still `received`
+// (an entry processed already keeps what it wrote then), each message under its own savepoint.
+// A message the writer refuses becomes `errored` with the writer's error and queues nothing; a
+// store failure fails the transaction (the batch is tried again).
+Status Processor::write_canonical(std::vector<Work>& batch, std::vector<RoutedMessage>& routed,
+                                  store::TimePoint now, std::uint64_t& rows) {
+  std::vector<store::JournalId> ids;
+  std::vector<std::size_t> at;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (routed[i].mapped.empty()) continue;
+    ids.push_back(batch[i].id);
+    at.push_back(i);
+  }
+  auto still = store_->still_received(ids);
+  if (!still.ok()) return still.take_error();
+  for (std::size_t k = 0; k < at.size(); ++k) {
+    if (!(*still)[k]) continue;
+    RoutedMessage& r = routed[at[k]];
+    if (!writer_) {
+      return Error(CanonicalErrc::bad_mapping, "processor",
+                   "the canonical schema could not be read at start");
+    }
+    for (const MappedMessage& message : r.mapped) {
+      auto written = writer_->write(*store_, message, batch[at[k]].id, now);
+      if (!written.ok()) {
+        if (written.error().domain() == ErrorDomain::store) return written.take_error();
+        r.outcome = {store::MessageState::errored, written.error().message()};
+        r.items.clear();
+        std::fill(r.queued.begin(), r.queued.end(), 0);
+        break;
+      }
+      rows += written->created + written->updated + written->merged;
+    }
+  }
+  return {};
 }
 
 std::vector<Processor::Work> Processor::scan() {
@@ -210,19 +287,35 @@ void Processor::process(std::vector<Work>& batch) {
   std::vector<RoutedMessage> routed(batch.size());
   std::vector<store::ProcessingCommit> commits;  // hold the routed items
   std::vector<bool> applied;                     // per entry: not processed already
+  std::uint64_t rows = 0;                        // canonical rows written
   for (;;) {
     const store::TimePoint now = options_.clock();
     commits.clear();
     commits.reserve(batch.size());
+    const RouteMappings* mappings = options_.mappings.empty() ? nullptr : &options_.mappings;
+    bool mapped = false;
     for (std::size_t i = 0; i < batch.size(); ++i) {
-      RoutedMessage& r = routed[i];
-      r = route_message(router, batch[i].source, batch[i].raw, now);
-      commits.push_back(store::ProcessingCommit{batch[i].id, r.outcome.state, r.outcome.detail,
-                                                std::move(r.items)});
+      routed[i] = route_message(router, batch[i].source, batch[i].raw, now, mappings);
+      mapped = mapped || !routed[i].mapped.empty();
     }
     const auto started = std::chrono::steady_clock::now();
-    // One transaction, a few statements per batch.
-    auto committed = store_->commit_processing_batch(commits, now);
+    rows = 0;
+    // One transaction, a few statements per batch, plus the canonical rows of mapped messages.
+    Result<std::vector<bool>> committed = std::vector<bool>{};
+    Status status = store_->transact([&]() -> Status {
+      if (mapped) {
+        if (Status s = write_canonical(batch, routed, now, rows); !s.ok()) return s;
+      }
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        RoutedMessage& r = routed[i];
+        commits.push_back(store::ProcessingCommit{batch[i].id, r.outcome.state, r.outcome.detail,
+                                                  std::move(r.items)});
+      }
+      committed = store_->commit_processing_batch(commits, now);
+      if (!committed.ok()) return committed.error();
+      return {};
+    });
+    if (!status.ok() && committed.ok()) committed = status.error();
     if (committed.ok()) {
       commit_latency_.observe(std::chrono::steady_clock::now() - started);
       applied = std::move(*committed);
@@ -283,6 +376,7 @@ void Processor::process(std::vector<Work>& batch) {
     stats_.filtered += delta.filtered;
     stats_.errored += delta.errored;
     stats_.skipped += delta.skipped;
+    stats_.canonical_rows += rows;
   }
   if (!woken.empty() && options_.on_enqueued) options_.on_enqueued(woken);
 }

@@ -26,6 +26,8 @@
 #include <thread>
 #include <vector>
 
+#include "engine/canonical_writer.hpp"
+#include "engine/mapping.hpp"
 #include "engine/metrics.hpp"
 #include "engine/result.hpp"
 #include "engine/router.hpp"
@@ -45,6 +47,9 @@ struct ProcessOutcome {
 // tried again after retry_pause).
 using ProcessCompletion = std::function<void(Result<ProcessOutcome>)>;
 
+// The mapping of each route (by route index; nullopt: the route maps nothing).
+using RouteMappings = std::vector<std::optional<Mapping>>;
+
 struct ProcessorOptions {
   std::size_t max_batch = 256;  // entries per transaction
   std::chrono::milliseconds rescan_interval{1000};
@@ -54,6 +59,9 @@ struct ProcessorOptions {
   // Called after each commit with the destinations that received new items (to wake them).
   std::function<void(const std::vector<std::string>& destinations)> on_enqueued;
   metrics::Registry* metrics = nullptr;
+  // Routes with a mapping (`map:`) write the message's canonical rows in the processing
+  // transaction (engine/canonical_writer.hpp); empty: no route maps.
+  RouteMappings mappings;
 };
 
 // The routing decision for one message, without a store: what run, tools and tests share.
@@ -64,15 +72,23 @@ struct RoutedMessage {
   // Items each route taken queued (parallel to routes), for the metrics: counted without the
   // items, which run hands over to the journal writer.
   std::vector<std::uint32_t> queued;
+  // The canonical rows of each route taken that has a mapping (written by the processor).
+  std::vector<MappedMessage> mapped;
 };
 
 // Parses `raw`, matches the routes and builds the queue items (payload: the message with CR
 // segment terminators). `not_before` is the items' first delivery time.
+// With `mappings`, each route taken that has one maps the message: a mapping error (or a mapping
+// that does not take the message type) makes the message `errored` with the route, the mapping
+// and the error in the detail, and queues nothing.
 RoutedMessage route_message(const Router& router, std::string_view source, std::string_view raw,
-                            store::TimePoint not_before);
+                            store::TimePoint not_before, const RouteMappings* mappings = nullptr);
 // The same for a message already parsed.
 RoutedMessage route_message(const Router& router, std::string_view source,
-                            const hl7v2::MessageView& message, store::TimePoint not_before);
+                            const hl7v2::MessageView& message, store::TimePoint not_before,
+                            const RouteMappings* mappings = nullptr);
+// Whether any route has a mapping.
+bool any_mapping(const RouteMappings& mappings);
 
 // The processing counters (docs/metrics.md): outcomes, and per route the messages taken and the
 // items queued. Shared by the processor and by routing done at the source (run), so both count
@@ -97,7 +113,8 @@ class Processor {
     std::uint64_t processed = 0;
     std::uint64_t filtered = 0;
     std::uint64_t errored = 0;
-    std::uint64_t skipped = 0;  // already processed (seen twice)
+    std::uint64_t skipped = 0;         // already processed (seen twice)
+    std::uint64_t canonical_rows = 0;  // rows created or changed in the canonical tables
     std::uint64_t failed_batches = 0;
   };
 
@@ -125,9 +142,12 @@ class Processor {
 
   void run();
   void process(std::vector<Work>& batch);
+  Status write_canonical(std::vector<Work>& batch, std::vector<RoutedMessage>& routed,
+                         store::TimePoint now, std::uint64_t& rows);
   std::vector<Work> scan();
 
-  std::unique_ptr<store::Store> store_;  // processing thread only
+  std::unique_ptr<store::Store> store_;    // processing thread only
+  std::optional<CanonicalWriter> writer_;  // when a route maps; processing thread only
   std::shared_ptr<const Router> router_;
   ProcessorOptions options_;
   ProcessingMetrics counters_;

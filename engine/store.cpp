@@ -298,6 +298,14 @@ const RowsStatement& journal_ids_select() {
   return statement;
 }
 
+const RowsStatement& received_ids_select(Dialect dialect) {
+  static const RowsStatement sqlite("SELECT id FROM journal WHERE state = 'received' AND id IN (",
+                                    "$1", 0, 1, ")");
+  static const RowsStatement postgres("SELECT id FROM journal WHERE state = 'received' AND id IN (",
+                                      "$1", 0, 1, ") FOR UPDATE");
+  return dialect == Dialect::sqlite ? sqlite : postgres;
+}
+
 const RowsStatement& delivered_update() {
   static const RowsStatement statement(
       "UPDATE queue_items SET status = 'delivered', delivered_at_us = $1, last_error = '', "
@@ -504,6 +512,18 @@ Store::~Store() {
 
 std::string_view Store::backend() const {
   return driver_->dialect() == Dialect::sqlite ? "sqlite" : "postgresql";
+}
+
+Dialect Store::dialect() const { return driver_->dialect(); }
+
+Result<Rows> Store::execute(std::string_view sql, std::span<const Param> params) {
+  if (depth_ == 0) return Error(StoreErrc::bad_argument, "execute", "not inside a transaction");
+  return driver_->query(sql, params);
+}
+
+Status Store::execute(std::string_view sql) {
+  if (depth_ == 0) return Error(StoreErrc::bad_argument, "execute", "not inside a transaction");
+  return driver_->script(sql);
 }
 
 template <class T, class F>
@@ -872,6 +892,24 @@ Result<std::int64_t> Store::reprocess(JournalId id, TimePoint at, std::string_vi
              Param::of(at_us), Param::text(detail)});
     if (!hist.ok()) return hist.take_error();
     return std::int64_t{1};
+  });
+}
+
+Result<std::vector<bool>> Store::still_received(std::span<const JournalId> ids) {
+  return in_tx<std::vector<bool>>([&]() -> Result<std::vector<bool>> {
+    std::vector<bool> out(ids.size(), false);
+    Status s = for_id_chunks(*driver_, received_ids_select(driver_->dialect()), {}, ids,
+                             [&](std::span<const std::int64_t>, const Rows& rows) -> Status {
+                               for (const Row& row : rows) {
+                                 const std::int64_t id = to_int(row[0]);
+                                 for (std::size_t i = 0; i < ids.size(); ++i) {
+                                   if (ids[i] == id) out[i] = true;
+                                 }
+                               }
+                               return {};
+                             });
+    if (!s.ok()) return s.take_error();
+    return out;
   });
 }
 

@@ -223,6 +223,8 @@ struct Migration {
 };
 
 class Driver;  // the backend connection (engine/store_driver.hpp)
+struct Param;  // a statement parameter (engine/store_driver.hpp)
+enum class Dialect : std::uint8_t;
 namespace detail {
 class RecentEntries;  // engine/store_recent.hpp
 }
@@ -236,6 +238,16 @@ class Store {
 
   std::string_view backend() const;  // "sqlite" or "postgresql"
   const std::string& lease_owner() const { return lease_owner_; }
+
+  Dialect dialect() const;
+
+  // One statement in the open transaction, for the canonical writer (engine/canonical_writer.hpp):
+  // its rows (cells: NULL or text). Unlike the calls below, a failure does not fail the open
+  // transaction: the caller rolls back to its own savepoint. No parameters: `sql` may hold
+  // statements that cannot be prepared (SAVEPOINT). bad_argument outside a transaction.
+  Result<std::vector<std::vector<std::optional<std::string>>>> execute(
+      std::string_view sql, std::span<const Param> params);
+  Status execute(std::string_view sql);
 
   // Applies every migration not yet in schema_migrations, each in its own transaction.
   Status migrate();
@@ -274,6 +286,9 @@ class Store {
   Result<std::int64_t> reprocess(JournalId id, TimePoint at, std::string_view detail);
   // Entries per source and state, ordered by source then state; only pairs with entries.
   Result<std::vector<StateCount>> journal_counts();
+  // Which of these entries are still `received`, in the order given (joins an open transaction;
+  // PostgreSQL locks them FOR UPDATE until it ends, so no other worker processes them meanwhile).
+  Result<std::vector<bool>> still_received(std::span<const JournalId> ids);
 
   // --- destination queues (FIFO per destination) ---
   Result<QueueItemId> enqueue(const NewQueueItem& item, JournalId journal_id, TimePoint now);

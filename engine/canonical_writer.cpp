@@ -1,0 +1,614 @@
+#include "engine/canonical_writer.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <optional>
+
+#include "engine/log.hpp"
+#include "engine/store_driver.hpp"
+
+namespace hims::engine {
+
+std::string_view to_string(CanonicalErrc code) {
+  switch (code) {
+    case CanonicalErrc::no_key:
+      return "no_key";
+    case CanonicalErrc::conflict:
+      return "conflict";
+    case CanonicalErrc::write_failed:
+      return "write_failed";
+    case CanonicalErrc::bad_mapping:
+      return "bad_mapping";
+  }
+  return "unknown";
+}
+
+namespace {
+
+using store::Dialect;
+using store::Param;
+using Rows = std::vector<std::vector<std::optional<std::string>>>;
+
+// Columns the writer fills itself; a mapping may not name them.
+constexpr std::string_view kOwnColumns[] = {"id", "created_at", "updated_at", "source_message_id",
+                                            "merged_at"};
+// Audit trails record what happened to the record as it was: a merge does not rewrite them.
+constexpr std::string_view kAuditTables[] = {"audit_log", "data_access_logs"};
+
+void quote(std::string& sql, std::string_view name) {
+  sql.push_back('"');
+  sql.append(name);
+  sql.push_back('"');
+}
+
+void placeholder(std::string& sql, std::size_t n) {
+  sql.push_back('$');
+  sql.append(std::to_string(n));
+}
+
+// "YYYY-MM-DDTHH:MM:SS.ffffffZ": the canonical tables' timestamp text (always six digits on
+// SQLite, so text order is time order; PostgreSQL parses it).
+std::string iso_utc(store::TimePoint at) {
+  const auto us =
+      std::chrono::duration_cast<std::chrono::microseconds>(at.time_since_epoch()).count();
+  std::int64_t seconds = us / 1'000'000;
+  std::int64_t fraction = us % 1'000'000;
+  if (fraction < 0) {
+    fraction += 1'000'000;
+    --seconds;
+  }
+  const std::time_t t = static_cast<std::time_t>(seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(fraction));
+  return buf;
+}
+
+// A mapped timestamp ("...SS[.f+]Z") with exactly six fraction digits.
+std::string six_digit_fraction(std::string_view ts) {
+  std::string out(ts.substr(0, 19));
+  std::string digits;
+  if (ts.size() > 20 && ts[19] == '.') {
+    for (std::size_t i = 20; i < ts.size() && ts[i] != 'Z'; ++i) digits.push_back(ts[i]);
+  }
+  digits.resize(6, '0');
+  out.append(".").append(digits).append("Z");
+  return out;
+}
+
+// The uuid text of 16 random bytes (version 4, RFC 9562).
+std::string random_uuid(std::mt19937_64& random) {
+  std::uint64_t a = random();
+  std::uint64_t b = random();
+  a = (a & 0xFFFFFFFFFFFF0FFFull) | 0x0000000000004000ull;
+  b = (b & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull;
+  char buf[37];
+  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+                static_cast<unsigned>((a >> 16) & 0xFFFF), static_cast<unsigned>(a & 0xFFFF),
+                static_cast<unsigned>(b >> 48),
+                static_cast<unsigned long long>(b & 0xFFFFFFFFFFFFull));
+  return buf;
+}
+
+}  // namespace
+
+// One message's write: the rows' ids and events, the parameters' text storage.
+class CanonicalWrite {
+ public:
+  CanonicalWrite(CanonicalWriter& writer, store::Store& store, const MappedMessage& message,
+                 store::JournalId journal_id, store::TimePoint at)
+      : w_(writer),
+        store_(store),
+        message_(message),
+        journal_id_(journal_id),
+        dialect_(store.dialect()),
+        at_(iso_utc(at)) {}
+
+  Result<CanonicalWriteStats> run() {
+    ids_.assign(message_.rows.size(), {});
+    events_.assign(message_.rows.size(), {});
+    for (std::size_t i = 0; i < message_.rows.size(); ++i) {
+      if (Status s = row(i); !s.ok()) return s.take_error();
+    }
+    if (Status s = insert_events(); !s.ok()) return s.take_error();
+    return stats_;
+  }
+
+ private:
+  struct Event {
+    std::string id;
+    std::string type;
+    std::string_view table;
+    std::string entity_id;
+    std::string causation;
+    std::string payload;
+  };
+
+  std::string where(const MappedRow& r) const {
+    return std::string(r.rule) + " " + std::string(r.as) + " (" + std::string(r.table) + ")";
+  }
+
+  Error refused(const MappedRow& r, const Error& e) const {
+    return Error(CanonicalErrc::write_failed, where(r), "the store refused the row: " + e.detail());
+  }
+
+  // The parameter of a value; its text lives in `texts` (reserved by the caller).
+  Param param(const MappedValue& v, std::vector<std::string>& texts) {
+    switch (v.kind) {
+      case MappedValue::Kind::null:
+        return Param::null();
+      case MappedValue::Kind::integer:
+        return Param::of(v.integer);
+      case MappedValue::Kind::boolean:
+        if (dialect_ == Dialect::sqlite) return Param::of(v.integer);
+        return Param::text(v.integer != 0 ? "true" : "false");
+      case MappedValue::Kind::timestamp:
+        if (dialect_ == Dialect::sqlite) {
+          texts.push_back(six_digit_fraction(v.text));
+          return Param::text(texts.back());
+        }
+        return Param::text(v.text);
+      case MappedValue::Kind::ref:
+        return Param::text(ids_[static_cast<std::size_t>(v.integer)]);
+      default:
+        return Param::text(v.text);
+    }
+  }
+
+  static bool is_null(const MappedValue& v) { return v.kind == MappedValue::Kind::null; }
+
+  // source_message_id and correlation_id: NULL without a journal entry (`map --store`).
+  Param journal_param() const { return journal_id_ > 0 ? Param::of(journal_id_) : Param::null(); }
+
+  Status row(std::size_t index) {
+    const MappedRow& r = message_.rows[index];
+    auto table_it = w_.tables_.find(r.table);
+    if (table_it == w_.tables_.end()) {
+      return Error(CanonicalErrc::bad_mapping, where(r), "the store has no such table");
+    }
+    const CanonicalWriter::Table& table = table_it->second;
+    const bool merge = r.table == "patients";
+    const MappedValue* merged_into = merge ? r.find("merged_into_id") : nullptr;
+    if (merged_into != nullptr && merged_into->kind != MappedValue::Kind::ref)
+      merged_into = nullptr;
+
+    // The columns written: every present one (merged_into_id goes through the merge below).
+    std::vector<const std::pair<std::string_view, MappedValue>*> columns;
+    for (const auto& c : r.columns) {
+      if (merged_into != nullptr && c.first == "merged_into_id") continue;
+      columns.push_back(&c);
+    }
+    // Key values: present and not null, in key order.
+    std::vector<const std::pair<std::string_view, MappedValue>*> key_present;
+    for (const std::string& k : r.key) {
+      for (const auto* c : columns) {
+        if (c->first == k && !is_null(c->second)) key_present.push_back(c);
+      }
+    }
+    if (key_present.empty()) {
+      std::string names;
+      for (const std::string& k : r.key) names.append(names.empty() ? "" : ", ").append(k);
+      return Error(CanonicalErrc::no_key, where(r),
+                   "the row has no value in its natural key (" + names + ")");
+    }
+
+    std::vector<std::string> texts;
+    texts.reserve(columns.size() + 4);
+    std::vector<Param> params;
+    const std::string new_id = random_uuid(w_.random_);
+
+    // 1. Insert; a row already there with the key (or another unique value) makes it nothing.
+    std::string sql = "INSERT INTO ";
+    quote(sql, r.table);
+    sql.append(" (\"id\"");
+    params.push_back(Param::text(new_id));
+    std::string values = "($1";
+    for (const auto* c : columns) {
+      sql.append(", ");
+      quote(sql, c->first);
+      params.push_back(param(c->second, texts));
+      values.append(", ");
+      placeholder(values, params.size());
+    }
+    if (table.has_source_message_id) {
+      sql.append(", \"source_message_id\"");
+      params.push_back(journal_param());
+      values.append(", ");
+      placeholder(values, params.size());
+    }
+    sql.append(") VALUES ").append(values).append(") ON CONFLICT DO NOTHING RETURNING \"id\"");
+    auto inserted = store_.execute(sql, params);
+    if (!inserted.ok()) return refused(r, inserted.error());
+    if (!inserted->empty()) {
+      ids_[index] = new_id;
+      ++stats_.created;
+      add_event(index, "created", {});
+      if (merged_into != nullptr) return merge_patient(index, *merged_into);
+      return {};
+    }
+
+    // 2. The stored row: by the whole key, or by the first alternative key that finds one.
+    std::vector<std::string> used;  // the key columns the row was found by
+    if (r.key_any) {
+      for (const auto* c : key_present) {
+        std::string select = "SELECT \"id\" FROM ";
+        quote(select, r.table);
+        select.append(" WHERE ");
+        quote(select, c->first);
+        select.append(" = $1");
+        texts.clear();
+        const Param p[] = {param(c->second, texts)};
+        auto found = store_.execute(select, p);
+        if (!found.ok()) return refused(r, found.error());
+        if (!found->empty() && (*found)[0][0]) {
+          ids_[index] = *(*found)[0][0];
+          used.emplace_back(c->first);
+          break;
+        }
+      }
+    } else {
+      std::string select = "SELECT \"id\" FROM ";
+      quote(select, r.table);
+      select.append(" WHERE ");
+      std::vector<Param> key_params;
+      texts.clear();
+      for (std::size_t k = 0; k < r.key.size(); ++k) {
+        if (k > 0) select.append(" AND ");
+        quote(select, r.key[k]);
+        const auto c = std::find_if(key_present.begin(), key_present.end(),
+                                    [&](const auto* kc) { return kc->first == r.key[k]; });
+        if (c == key_present.end()) {
+          select.append(" IS NULL");
+          continue;
+        }
+        key_params.push_back(param((*c)->second, texts));
+        select.append(" = ");
+        placeholder(select, key_params.size());
+        used.push_back(r.key[k]);
+      }
+      auto found = store_.execute(select, key_params);
+      if (!found.ok()) return refused(r, found.error());
+      if (!found->empty() && (*found)[0][0]) ids_[index] = *(*found)[0][0];
+    }
+    if (ids_[index].empty()) {
+      return Error(CanonicalErrc::conflict, where(r),
+                   "no stored row has this natural key, yet the insert collided with a stored "
+                   "row on another unique column");
+    }
+
+    // 3. Update the present columns that differ (the key columns it was found by are equal).
+    std::string set;
+    std::string differs;
+    params.clear();
+    texts.clear();
+    texts.reserve(columns.size() + 4);
+    for (const auto* c : columns) {
+      if (std::find(used.begin(), used.end(), c->first) != used.end()) continue;
+      params.push_back(param(c->second, texts));
+      if (!set.empty()) set.append(", ");
+      quote(set, c->first);
+      set.append(" = ");
+      placeholder(set, params.size());
+      if (!differs.empty()) differs.append(" OR ");
+      quote(differs, c->first);
+      differs.append(" IS DISTINCT FROM ");
+      placeholder(differs, params.size());
+    }
+    if (set.empty()) {
+      ++stats_.unchanged;
+    } else {
+      sql = "UPDATE ";
+      quote(sql, r.table);
+      sql.append(" SET ").append(set);
+      if (table.has_source_message_id) {
+        params.push_back(journal_param());
+        sql.append(", \"source_message_id\" = ");
+        placeholder(sql, params.size());
+      }
+      if (table.has_updated_at) {
+        params.push_back(Param::text(at_));
+        sql.append(", \"updated_at\" = ");
+        placeholder(sql, params.size());
+      }
+      params.push_back(Param::text(ids_[index]));
+      sql.append(" WHERE \"id\" = ");
+      placeholder(sql, params.size());
+      sql.append(" AND (").append(differs).append(") RETURNING \"id\"");
+      auto updated = store_.execute(sql, params);
+      if (!updated.ok()) return refused(r, updated.error());
+      if (updated->empty()) {
+        ++stats_.unchanged;
+      } else {
+        ++stats_.updated;
+        add_event(index, "updated", {});
+      }
+    }
+    if (merged_into != nullptr) return merge_patient(index, *merged_into);
+    return {};
+  }
+
+  // The patient of row `index` merged into the row `into` refers to (ADT A40): marked, and the
+  // rows referring to it moved. Nothing when it is merged into that patient already.
+  Status merge_patient(std::size_t index, const MappedValue& into) {
+    const MappedRow& r = message_.rows[index];
+    const std::string& survivor = ids_[static_cast<std::size_t>(into.integer)];
+    const std::string& merged = ids_[index];
+    if (survivor == merged) {
+      return Error(CanonicalErrc::write_failed, where(r),
+                   "the patient to merge is the surviving patient");
+    }
+    std::string sql =
+        "UPDATE \"patients\" SET \"merged_into_id\" = $1, \"merged_at\" = $2, \"is_active\" = ";
+    sql.append(dialect_ == Dialect::sqlite ? "0" : "false");
+    sql.append(
+        ", \"updated_at\" = $2, \"source_message_id\" = $3 WHERE \"id\" = $4 AND "
+        "\"merged_into_id\" IS DISTINCT FROM $5 RETURNING \"id\"");
+    const Param p[] = {Param::text(survivor), Param::text(at_), journal_param(),
+                       Param::text(merged), Param::text(survivor)};
+    auto updated = store_.execute(sql, p);
+    if (!updated.ok()) return refused(r, updated.error());
+    if (updated->empty()) return {};  // merged already (a replay)
+    ++stats_.merged;
+    std::uint32_t moved = 0;
+    std::uint32_t kept = 0;
+    for (const auto& [table, column] : w_.patient_refs_) {
+      if (Status s = move_rows(r, table, column, survivor, merged, moved, kept); !s.ok()) return s;
+    }
+    stats_.moved += moved;
+    stats_.kept += kept;
+    std::string payload = "{\"into\":\"" + survivor + "\",\"moved\":" + std::to_string(moved) +
+                          ",\"kept\":" + std::to_string(kept) + "}";
+    const std::size_t survivor_row = static_cast<std::size_t>(into.integer);
+    add_event(index, "merged", events_[survivor_row].empty() ? "" : events_[survivor_row].back(),
+              std::move(payload));
+    return {};
+  }
+
+  // Moves the rows of `table` whose `column` is the merged patient to the survivor: all at once,
+  // or, when that collides with a unique key the survivor has already, one by one, keeping the
+  // colliding ones on the merged patient (still reachable through merged_into_id).
+  Status move_rows(const MappedRow& r, const std::string& table, const std::string& column,
+                   const std::string& survivor, const std::string& merged, std::uint32_t& moved,
+                   std::uint32_t& kept) {
+    std::string update = "UPDATE ";
+    quote(update, table);
+    update.append(" SET ");
+    quote(update, column);
+    update.append(" = $1 WHERE ");
+    quote(update, column);
+    update.append(" = $2 RETURNING 1");
+    const Param all[] = {Param::text(survivor), Param::text(merged)};
+    if (Status s = store_.execute("SAVEPOINT hims_move"); !s.ok()) return refused(r, s.error());
+    auto whole = store_.execute(update, all);
+    if (whole.ok()) {
+      moved += static_cast<std::uint32_t>(whole->size());
+      return released(r, "RELEASE SAVEPOINT hims_move");
+    }
+    if (Status s = store_.execute("ROLLBACK TO SAVEPOINT hims_move"); !s.ok()) {
+      return refused(r, s.error());
+    }
+    std::string select = "SELECT \"id\" FROM ";
+    quote(select, table);
+    select.append(" WHERE ");
+    quote(select, column);
+    select.append(" = $1 ORDER BY \"id\"");
+    const Param one[] = {Param::text(merged)};
+    auto rows = store_.execute(select, one);
+    if (!rows.ok()) return refused(r, rows.error());
+    std::string by_id = "UPDATE ";
+    quote(by_id, table);
+    by_id.append(" SET ");
+    quote(by_id, column);
+    by_id.append(" = $1 WHERE \"id\" = $2");
+    for (const auto& row : *rows) {
+      if (!row[0]) continue;
+      if (Status s = store_.execute("SAVEPOINT hims_move_row"); !s.ok())
+        return refused(r, s.error());
+      const Param p[] = {Param::text(survivor), Param::text(*row[0])};
+      if (store_.execute(by_id, p).ok()) {
+        ++moved;
+        if (Status s = released(r, "RELEASE SAVEPOINT hims_move_row"); !s.ok()) return s;
+      } else {
+        ++kept;
+        if (Status s = store_.execute("ROLLBACK TO SAVEPOINT hims_move_row"); !s.ok()) {
+          return refused(r, s.error());
+        }
+        if (Status s = released(r, "RELEASE SAVEPOINT hims_move_row"); !s.ok()) return s;
+      }
+    }
+    return released(r, "RELEASE SAVEPOINT hims_move");
+  }
+
+  Status released(const MappedRow& r, std::string_view sql) {
+    if (Status s = store_.execute(sql); !s.ok()) return refused(r, s.error());
+    return {};
+  }
+
+  // A domain event for row `index`; its cause is the event of the first row it refers to that
+  // has one (unless `causation` is given).
+  void add_event(std::size_t index, const char* type, std::string causation,
+                 std::string payload = {}) {
+    const MappedRow& r = message_.rows[index];
+    if (causation.empty()) {
+      for (const auto& [name, v] : r.columns) {
+        if (v.kind != MappedValue::Kind::ref) continue;
+        const auto& cause = events_[static_cast<std::size_t>(v.integer)];
+        if (!cause.empty()) {
+          causation = cause.front();
+          break;
+        }
+      }
+    }
+    Event e;
+    e.id = random_uuid(w_.random_);
+    e.type = type;
+    e.table = r.table;
+    e.entity_id = ids_[index];
+    e.causation = std::move(causation);
+    if (payload.empty()) {
+      payload = "{\"mapping\":";
+      log::append_json_string(payload, message_.mapping);
+      payload.append(",\"as\":");
+      log::append_json_string(payload, r.as);
+      payload.append(",\"rule\":");
+      log::append_json_string(payload, r.rule);
+      payload.push_back('}');
+    }
+    e.payload = std::move(payload);
+    events_[index].push_back(e.id);
+    pending_.push_back(std::move(e));
+  }
+
+  // Every event of the message, in row order, in statements of up to 64 rows.
+  Status insert_events() {
+    constexpr std::size_t kPerStatement = 64;
+    for (std::size_t offset = 0; offset < pending_.size(); offset += kPerStatement) {
+      const std::size_t n = std::min(kPerStatement, pending_.size() - offset);
+      std::string sql =
+          "INSERT INTO \"domain_events\" (\"id\", \"event_type\", \"entity_type\", "
+          "\"entity_id\", \"correlation_id\", \"causation_id\", \"payload\", \"occurred_at\") "
+          "VALUES ";
+      std::vector<Param> params;
+      params.reserve(n * 8);
+      for (std::size_t k = 0; k < n; ++k) {
+        const Event& e = pending_[offset + k];
+        if (k > 0) sql.append(", ");
+        sql.push_back('(');
+        for (std::size_t c = 1; c <= 8; ++c) {
+          if (c > 1) sql.append(", ");
+          placeholder(sql, k * 8 + c);
+        }
+        sql.push_back(')');
+        params.push_back(Param::text(e.id));
+        params.push_back(Param::text(e.type));
+        params.push_back(Param::text(e.table));
+        params.push_back(Param::text(e.entity_id));
+        params.push_back(journal_param());
+        params.push_back(e.causation.empty() ? Param::null() : Param::text(e.causation));
+        params.push_back(Param::text(e.payload));
+        params.push_back(Param::text(at_));
+      }
+      auto done = store_.execute(sql, params);
+      if (!done.ok()) {
+        return Error(CanonicalErrc::write_failed, "domain_events",
+                     "the store refused the events: " + done.error().detail());
+      }
+    }
+    stats_.events += static_cast<std::uint32_t>(pending_.size());
+    return {};
+  }
+
+  CanonicalWriter& w_;
+  store::Store& store_;
+  const MappedMessage& message_;
+  store::JournalId journal_id_;
+  Dialect dialect_;
+  std::string at_;
+  std::vector<std::string> ids_;                  // per row: its stored id
+  std::vector<std::vector<std::string>> events_;  // per row: the ids of its events
+  std::vector<Event> pending_;
+  CanonicalWriteStats stats_;
+};
+
+Result<CanonicalWriter> CanonicalWriter::open(store::Store& store) {
+  CanonicalWriter w;
+  Status s = store.transact([&]() -> Status {
+    const bool sqlite = store.dialect() == Dialect::sqlite;
+    auto columns = store.execute(
+        sqlite ? "SELECT m.name, p.name, p.hidden FROM sqlite_master m, pragma_table_xinfo(m.name) "
+                 "p WHERE m.type = 'table' ORDER BY m.name, p.cid"
+               : "SELECT table_name::text, column_name::text, CASE WHEN is_generated = 'ALWAYS' "
+                 "THEN '2' ELSE '0' END FROM information_schema.columns WHERE table_schema = "
+                 "current_schema() ORDER BY table_name, ordinal_position",
+        {});
+    if (!columns.ok()) return columns.take_error();
+    for (const auto& row : *columns) {
+      if (!row[0] || !row[1]) continue;
+      Table& t = w.tables_[*row[0]];
+      t.columns.insert(*row[1]);
+      // SQLite's hidden: 2 and 3 are generated columns.
+      if (row[2] && (*row[2] == "2" || *row[2] == "3")) t.generated.insert(*row[1]);
+      if (*row[1] == "source_message_id") t.has_source_message_id = true;
+      if (*row[1] == "updated_at") t.has_updated_at = true;
+    }
+    auto refs = store.execute(
+        sqlite
+            ? "SELECT m.name, f.\"from\" FROM sqlite_master m, pragma_foreign_key_list(m.name) f "
+              "WHERE m.type = 'table' AND f.\"table\" = 'patients' ORDER BY m.name, f.\"from\""
+            : "SELECT cl.relname::text, a.attname::text FROM pg_constraint c JOIN pg_class cl "
+              "ON cl.oid = c.conrelid JOIN pg_attribute a ON a.attrelid = c.conrelid AND "
+              "a.attnum = ANY (c.conkey) WHERE c.contype = 'f' AND c.confrelid = "
+              "to_regclass('patients') ORDER BY 1, 2",
+        {});
+    if (!refs.ok()) return refs.take_error();
+    for (const auto& row : *refs) {
+      if (!row[0] || !row[1]) continue;
+      if (std::find(std::begin(kAuditTables), std::end(kAuditTables), *row[0]) !=
+          std::end(kAuditTables)) {
+        continue;
+      }
+      w.patient_refs_.emplace_back(*row[0], *row[1]);
+    }
+    return {};
+  });
+  if (!s.ok()) return s.take_error();
+  return w;
+}
+
+std::vector<std::string> CanonicalWriter::check(const Mapping& mapping) const {
+  std::vector<std::string> problems;
+  for (const MappingTarget& t : mapping.targets()) {
+    const std::string at = std::string(t.rule) + " " + std::string(t.as) + ": ";
+    auto table = tables_.find(t.table);
+    if (table == tables_.end() || t.table == "domain_events") {
+      problems.push_back(at + "the canonical schema has no table `" + std::string(t.table) +
+                         "` the writer may fill");
+      continue;
+    }
+    for (std::string_view column : t.columns) {
+      if (std::find(std::begin(kOwnColumns), std::end(kOwnColumns), column) !=
+          std::end(kOwnColumns)) {
+        problems.push_back(at + "`" + std::string(column) +
+                           "` is set by the canonical writer; leave it out of the mapping");
+      } else if (table->second.columns.count(column) == 0) {
+        problems.push_back(at + "table `" + std::string(t.table) + "` has no column `" +
+                           std::string(column) + "`");
+      } else if (table->second.generated.count(column) != 0) {
+        problems.push_back(at + "`" + std::string(t.table) + "." + std::string(column) +
+                           "` is a generated column: it cannot be written");
+      }
+    }
+  }
+  return problems;
+}
+
+Status CanonicalWriter::check_error(const Mapping& mapping) const {
+  const std::vector<std::string> problems = check(mapping);
+  if (problems.empty()) return {};
+  std::string detail;
+  for (const std::string& p : problems) detail.append(detail.empty() ? "" : "\n").append(p);
+  return Error(CanonicalErrc::bad_mapping, mapping.file(), detail);
+}
+
+Result<CanonicalWriteStats> CanonicalWriter::write(store::Store& store,
+                                                   const MappedMessage& message,
+                                                   store::JournalId journal_id,
+                                                   store::TimePoint at) {
+  if (Status s = store.execute("SAVEPOINT hims_message"); !s.ok()) return s.take_error();
+  auto written = CanonicalWrite(*this, store, message, journal_id, at).run();
+  if (!written.ok()) {
+    Status undo = store.execute("ROLLBACK TO SAVEPOINT hims_message");
+    if (undo.ok()) undo = store.execute("RELEASE SAVEPOINT hims_message");
+    if (!undo.ok()) return undo.take_error();  // the transaction itself is broken
+    return written;
+  }
+  if (Status s = store.execute("RELEASE SAVEPOINT hims_message"); !s.ok()) return s.take_error();
+  return written;
+}
+
+}  // namespace hims::engine
