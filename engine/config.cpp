@@ -21,6 +21,7 @@
 #include <sstream>
 #include <utility>
 
+#include "engine/mapping.hpp"
 #include "engine/router.hpp"
 
 namespace hims::engine {
@@ -1283,7 +1284,7 @@ class Loader {
     const bool ok = for_each_key(
         node, path,
         {"name", "from", "message", "sending_application", "sending_facility", "conditions",
-         "destinations"},
+         "destinations", "map"},
         [&](const std::string& key, const YAML::Node& value, const std::string& key_path) {
           if (key == "name") {
             if (auto t = text(value, key_path)) route.name = *t;
@@ -1298,18 +1299,39 @@ class Loader {
             if (auto t = text(value, key_path)) route.sending_application = *t;
           } else if (key == "sending_facility") {
             if (auto t = text(value, key_path)) route.sending_facility = *t;
+          } else if (key == "map") {
+            if (auto t = text(value, key_path)) load_route_mapping(value, key_path, *t, route);
           } else {
             load_conditions(value, key_path, route.conditions);
           }
         });
     if (!ok) return;
-    if (!saw_destinations) {
+    if (!saw_destinations && route.mapping.empty()) {
       add(ConfigErrc::missing_key, node, path + ".destinations",
-          "is required: a route sends to at least one destination");
-    } else if (destinations_ok && route.destinations.empty()) {
+          "is required: a route sends to at least one destination, or maps (map: FILE)");
+    } else if (saw_destinations && destinations_ok && route.destinations.empty()) {
       add_at(ConfigErrc::bad_value, path + ".destinations",
-             "a route sends to at least one destination");
+             "a route sends to at least one destination (leave the key out for a route that "
+             "only maps)");
     }
+  }
+
+  // `map: FILE`: the mapping must load; its own problems are reported with its file and lines.
+  void load_route_mapping(const YAML::Node& node, const std::string& path, const std::string& value,
+                          RouteSpec& route) {
+    const std::filesystem::path file = file_path(value);
+    route.mapping = file.string();
+    MappingLoad loaded = read_mapping(file);
+    if (loaded.ok()) return;
+    if (loaded.errors.size() == 1 && loaded.errors[0].code == ConfigErrc::unreadable &&
+        loaded.errors[0].where.line == 0) {
+      add(ConfigErrc::unreadable, node, path, "cannot read mapping file '" + file.string() + "'");
+      return;
+    }
+    add(ConfigErrc::bad_value, node, path,
+        "mapping file '" + file.string() + "' has " + std::to_string(loaded.errors.size()) +
+            (loaded.errors.size() == 1 ? " problem" : " problems") + " (listed with it)");
+    for (ConfigError& e : loaded.errors) out_.errors.push_back(std::move(e));
   }
 
   void load_conditions(const YAML::Node& node, const std::string& path,

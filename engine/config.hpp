@@ -256,6 +256,9 @@ struct RouteSpec {
   std::optional<std::string> sending_facility;     // MSH-4.1, exact or glob
   std::vector<ConditionSpec> conditions;           // all must hold
   std::vector<std::string> destinations;           // destination ids, kept as data
+  // YAML `map`: a mapping file (docs/mappings.md), relative to the config file's folder; the
+  // message's canonical rows are written with its processing. Empty: the route maps nothing.
+  std::string mapping{};
 };
 
 struct Config {

@@ -98,6 +98,11 @@ struct SourceContext {
   SourceInstruments metrics;
   std::shared_ptr<const Router> router;
   std::shared_ptr<const ProcessingMetrics> processing;
+  // Per route index: whether it maps into the canonical tables. A message taking such a route is
+  // journaled `received` and handed to the processor, which writes its rows, state and queue
+  // items in one transaction.
+  std::vector<bool> route_maps;
+  Processor* processor = nullptr;
 };
 
 // What the completion of one journal submit needs to answer the message.
@@ -166,6 +171,48 @@ void answer_not_stored(const SourceContext& ctx, PendingAck& p, const Error& err
                error.message());
 }
 
+// A message taking a route with a mapping: journaled `received`, then processed by the processor
+// (mapping, canonical rows, state and queue items in its transaction). With on-commit the ACK
+// goes once it is journaled; with on-processed once the processor committed its outcome (AE/CE
+// when it errored or the processing transaction failed: it is retried, the message is stored).
+void submit_for_processing(const std::shared_ptr<const SourceContext>& ctx, JournalWriter& writer,
+                           store::NewJournalEntry entry,
+                           const std::shared_ptr<PendingAck>& pending) {
+  Status submitted = writer.submit(std::move(entry), [ctx,
+                                                      pending](Result<JournalReceipt> receipt) {
+    if (!receipt.ok()) {
+      answer_not_stored(*ctx, *pending, receipt.error());
+      return;
+    }
+    log_answer(*pending, *receipt);
+    if (receipt->duplicate_of) {
+      ctx->metrics.duplicates.inc();
+      send_ack(*ctx, *pending, pending->ack.ack);
+      return;
+    }
+    const bool on_processed = ctx->ack_mode == AckMode::on_processed;
+    ProcessCompletion done;
+    if (on_processed) {
+      done = [ctx, pending](Result<ProcessOutcome> outcome) {
+        if (!outcome.ok()) {
+          answer_error(*ctx, *pending,
+                       "the message is stored but could not be processed yet; it will be "
+                       "retried",
+                       "processing failed", outcome.error().message());
+        } else if (outcome->state == store::MessageState::errored) {
+          answer_error(*ctx, *pending, "the message could not be processed: " + outcome->detail,
+                       "message errored", outcome->detail);
+        } else {
+          send_ack(*ctx, *pending, pending->ack.ack);
+        }
+      };
+    }
+    ctx->processor->submit(receipt->id, pending->source, std::move(receipt->raw), std::move(done));
+    if (!on_processed) send_ack(*ctx, *pending, pending->ack.ack);
+  });
+  if (!submitted.ok()) answer_not_stored(*ctx, *pending, submitted.error());
+}
+
 // The handler of one source: builds the ACK and routes the message on the connection's strand
 // (one parse, bounded by max_message_size; never blocks), submits the message with its outcome
 // to the journal writer and returns; the writer's completion sends the ACK once the commit holds
@@ -222,6 +269,13 @@ adapters::MllpHandler make_handler(std::shared_ptr<const SourceContext> ctx,
             send_ack(*ctx, *pending, pending->ack.ack);
           });
       if (!submitted.ok()) answer_not_stored(*ctx, *pending, submitted.error());
+      return;
+    }
+    const bool maps = std::any_of(routed->routes.begin(), routed->routes.end(), [&](auto r) {
+      return r < ctx->route_maps.size() && ctx->route_maps[r];
+    });
+    if (maps) {
+      submit_for_processing(ctx, writer, std::move(entry), pending);
       return;
     }
     InlineProcessing processing{routed->outcome.state, routed->outcome.detail,
@@ -468,6 +522,20 @@ int run_command(const RunOptions& options) {
     return kExitUsage;
   }
   auto router = std::make_shared<const Router>(std::move(*built.router));
+  // The routes' mappings (the loader read them once already; a file changed since fails here).
+  RouteMappings mappings(config.routes.size());
+  std::vector<bool> route_maps(config.routes.size(), false);
+  for (std::size_t r = 0; r < config.routes.size(); ++r) {
+    if (config.routes[r].mapping.empty()) continue;
+    auto mapping = load_mapping(config.routes[r].mapping);
+    if (!mapping.ok()) {
+      log::error("mapping cannot be loaded",
+                 {{"route", config.routes[r].name}, {"error", mapping.error().message()}});
+      return kExitUsage;
+    }
+    mappings[r] = std::move(*mapping);
+    route_maps[r] = true;
+  }
 
   // Declared before the servers: destroyed (stopped and joined) after them.
   adapters::IoRuntime runtime(io_thread_count());
@@ -513,7 +581,20 @@ int run_command(const RunOptions& options) {
     return kExitUsage;
   }
   warn_orphaned_queues(**processor_store, config);
+  if (any_mapping(mappings)) {
+    // Every mapping against the store's canonical schema before anything is taken in.
+    auto canonical = CanonicalWriter::open(**processor_store);
+    Status fits = canonical.ok() ? Status{} : Status(canonical.error());
+    for (std::size_t r = 0; fits.ok() && r < mappings.size(); ++r) {
+      if (mappings[r]) fits = canonical->check_error(*mappings[r]);
+    }
+    if (!fits.ok()) {
+      log::error("mapping does not fit the canonical schema", {{"error", fits.error().message()}});
+      return kExitUsage;
+    }
+  }
   ProcessorOptions processor_options;
+  processor_options.mappings = mappings;
   processor_options.metrics = &registry;
   processor_options.on_enqueued = [&delivery](const std::vector<std::string>& destinations) {
     delivery->wake(destinations);
@@ -529,7 +610,8 @@ int run_command(const RunOptions& options) {
     auto ctx = std::make_shared<const SourceContext>(SourceContext{
         std::make_shared<const Acknowledger>(source.ack, source.max_message_size,
                                              prefix + std::to_string(listeners.mllp.size())),
-        source.ack_mode, SourceInstruments(registry, source.id), router, processing_metrics});
+        source.ack_mode, SourceInstruments(registry, source.id), router, processing_metrics,
+        route_maps, processor.get()});
     auto server = adapters::MllpServer::start(runtime.context(), server_config(source),
                                               make_handler(std::move(ctx), *writer));
     if (!server) {
