@@ -344,8 +344,21 @@ void Processor::process(std::vector<Work>& batch) {
     if (!applied[i]) {
       ++delta.skipped;
       // Processed already, by a scan of this run with the same routes: routing is pure, so the
-      // recorded outcome is the one computed here.
-      if (batch[i].done) batch[i].done(outcome);
+      // recorded outcome is the one computed here, unless the message maps (whether the store
+      // took its rows was decided then): that one is read back.
+      if (!batch[i].done) continue;
+      if (routed[i].mapped.empty()) {
+        batch[i].done(outcome);
+        continue;
+      }
+      auto recorded = store_->get(batch[i].id);
+      if (!recorded.ok()) {
+        batch[i].done(recorded.error());
+      } else if (!*recorded) {
+        batch[i].done(Error(store::StoreErrc::not_found, "journal", "the entry is gone"));
+      } else {
+        batch[i].done(ProcessOutcome{(*recorded)->state, (*recorded)->error});
+      }
       continue;
     }
     counters_.count(routed[i]);

@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/mapping.hpp"
 #include "engine/store_driver.hpp"
 #include "tests/support/completions.hpp"
 #include "tests/support/test_store.hpp"
@@ -388,6 +389,79 @@ TEST_P(ProcessorTest, SubmittedEntriesGetTheirStateAndQueueItems) {
   EXPECT_EQ(stats.errored, 1u);
   EXPECT_EQ(stats.skipped, 0u);
   EXPECT_EQ(stats.failed_batches, 0u);
+}
+
+// A route with a mapping: the rows commit with the entry's state and queue items; a message the
+// mapping cannot map, or whose row the store refuses, is errored with the rule in the detail,
+// queues nothing and leaves no row; an entry processed twice writes nothing twice.
+TEST_P(ProcessorTest, MappedRouteWritesCanonicalRowsWithTheState) {
+  auto mapping = load_mapping_text(R"(mapping: lab-patients
+from: hl7v2
+messages: ['ORU^R01']
+entities:
+  - as: patient
+    table: patients
+    key: [mrn]
+    columns:
+      mrn: {path: PID-3.1, required: true}
+      last_name: {path: PID-5.1, required: true}
+      first_name: {path: PID-5.2, default: X}
+      gender: PID-8
+)",
+                                   "lab.yaml");
+  ASSERT_TRUE(mapping.ok()) << mapping.error().message();
+  RouteSpec mapped = route("lab results", {"ORU^R01"}, {"archive"});
+  mapped.mapping = "lab.yaml";
+  ProcessorOptions options = quiet();
+  options.mappings.push_back(*mapping);
+  auto p = processor(std::move(options), true, make_router({mapped}));
+  ASSERT_NE(p, nullptr);
+  std::string good =
+      "MSH|^~\\&|LAB|ACME|HIMS|HIMS|20240101||ORU^R01|C1|P|2.5\rPID|1||123||DOE^JANE\r";
+  std::string no_name = "MSH|^~\\&|LAB|ACME|HIMS|HIMS|20240101||ORU^R01|C2|P|2.5\rPID|1||124\r";
+  std::string bad_gender =
+      "MSH|^~\\&|LAB|ACME|HIMS|HIMS|20240101||ORU^R01|C3|P|2.5\rPID|1||125||ROE^RICK|||Q\r";
+  Outcomes o(4);
+  const JournalId a = append(good);
+  const JournalId b = append(no_name);
+  const JournalId c = append(bad_gender);
+  p->submit(a, "lab", good, o.at(0));
+  p->submit(b, "lab", no_name, o.at(1));
+  p->submit(c, "lab", bad_gender, o.at(2));
+  p->submit(a, "lab", good, o.at(3));  // twice
+  ASSERT_TRUE(o.wait(4));
+  ASSERT_TRUE(o.result(0).ok());
+  EXPECT_EQ(o.result(0)->state, MessageState::processed);
+  ASSERT_TRUE(o.result(1).ok());
+  EXPECT_EQ(o.result(1)->state, MessageState::errored);
+  EXPECT_NE(o.result(1)->detail.find("route 'lab results', mapping 'lab-patients'"),
+            std::string::npos)
+      << o.result(1)->detail;
+  EXPECT_NE(o.result(1)->detail.find("patient.last_name: PID-5.1 is empty"), std::string::npos)
+      << o.result(1)->detail;
+  ASSERT_TRUE(o.result(2).ok());
+  EXPECT_EQ(o.result(2)->state, MessageState::errored);
+  EXPECT_NE(o.result(2)->detail.find("lab.yaml:5 patient (patients)"), std::string::npos)
+      << o.result(2)->detail;
+  EXPECT_EQ(entry(c)->error, o.result(2)->detail);
+  EXPECT_EQ(queue("archive").size(), 1u);  // only the processed one
+  std::int64_t patients = -1, events = -1;
+  Status s = store_->transact([&]() -> Status {
+    auto r = store_->execute(
+        "SELECT (SELECT COUNT(*) FROM patients), (SELECT COUNT(*) FROM "
+        "domain_events WHERE correlation_id = " +
+            std::to_string(a) + ")",
+        {});
+    if (!r.ok()) return r.take_error();
+    patients = std::stoll(*(*r)[0][0]);
+    events = std::stoll(*(*r)[0][1]);
+    return {};
+  });
+  ASSERT_TRUE(s.ok()) << s.error().message();
+  EXPECT_EQ(patients, 1);
+  EXPECT_EQ(events, 1);
+  p->stop();
+  EXPECT_EQ(p->stats().canonical_rows, 1u);
 }
 
 TEST_P(ProcessorTest, CountsOutcomesInMetrics) {
