@@ -160,6 +160,9 @@ class CanonicalWrite {
     }
   }
 
+  using Column = std::pair<std::string_view, MappedValue>;
+  using Columns = std::vector<const Column*>;
+
   static bool is_null(const MappedValue& v) { return v.kind == MappedValue::Kind::null; }
 
   // source_message_id and correlation_id: NULL without a journal entry (`map --store`).
@@ -178,13 +181,13 @@ class CanonicalWrite {
       merged_into = nullptr;
 
     // The columns written: every present one (merged_into_id goes through the merge below).
-    std::vector<const std::pair<std::string_view, MappedValue>*> columns;
+    Columns columns;
     for (const auto& c : r.columns) {
       if (merged_into != nullptr && c.first == "merged_into_id") continue;
       columns.push_back(&c);
     }
     // Key values: present and not null, in key order.
-    std::vector<const std::pair<std::string_view, MappedValue>*> key_present;
+    Columns key_present;
     for (const std::string& k : r.key) {
       for (const auto* c : columns) {
         if (c->first == k && !is_null(c->second)) key_present.push_back(c);
@@ -202,7 +205,20 @@ class CanonicalWrite {
     std::vector<Param> params;
     const std::string new_id = random_uuid(w_.random_);
 
+    // A row carrying every column an insert needs tries the insert first (one statement for a
+    // new row); one that does not (a reference to a record other messages create: only its key)
+    // looks the stored row up first, so the insert's NOT NULL check does not refuse it.
+    const bool complete =
+        std::all_of(table.required.begin(), table.required.end(), [&](const std::string& needed) {
+          return std::any_of(columns.begin(), columns.end(),
+                             [&](const auto* c) { return c->first == needed; });
+        });
+    if (!complete) {
+      if (Status s = find(index, key_present, texts); !s.ok()) return s;
+      if (!ids_[index].empty()) return update(index, table, columns, texts, merged_into);
+    }
     // 1. Insert; a row already there with the key (or another unique value) makes it nothing.
+    texts.clear();  // (capacity kept: the views below stay valid)
     std::string sql = "INSERT INTO ";
     quote(sql, r.table);
     sql.append(" (\"id\"");
@@ -232,8 +248,22 @@ class CanonicalWrite {
       return {};
     }
 
-    // 2. The stored row: by the whole key, or by the first alternative key that finds one.
-    std::vector<std::string> used;  // the key columns the row was found by
+    // 2. The stored row.
+    if (Status s = find(index, key_present, texts); !s.ok()) return s;
+    if (ids_[index].empty()) {
+      return Error(CanonicalErrc::conflict, where(r),
+                   "no stored row has this natural key, yet the insert collided with a stored "
+                   "row on another unique column");
+    }
+
+    return update(index, table, columns, texts, merged_into);
+  }
+
+  // The stored row of row `index`: by the whole key (absent parts matching NULL), or by the first
+  // alternative key that finds one. Sets ids_[index] (empty: none) and used_.
+  Status find(std::size_t index, const Columns& key_present, std::vector<std::string>& texts) {
+    const MappedRow& r = message_.rows[index];
+    used_.clear();
     if (r.key_any) {
       for (const auto* c : key_present) {
         std::string select = "SELECT \"id\" FROM ";
@@ -247,7 +277,7 @@ class CanonicalWrite {
         if (!found.ok()) return refused(r, found.error());
         if (!found->empty() && (*found)[0][0]) {
           ids_[index] = *(*found)[0][0];
-          used.emplace_back(c->first);
+          used_.emplace_back(c->first);
           break;
         }
       }
@@ -269,26 +299,30 @@ class CanonicalWrite {
         key_params.push_back(param((*c)->second, texts));
         select.append(" = ");
         placeholder(select, key_params.size());
-        used.push_back(r.key[k]);
+        used_.push_back(r.key[k]);
       }
       auto found = store_.execute(select, key_params);
       if (!found.ok()) return refused(r, found.error());
       if (!found->empty() && (*found)[0][0]) ids_[index] = *(*found)[0][0];
     }
-    if (ids_[index].empty()) {
-      return Error(CanonicalErrc::conflict, where(r),
-                   "no stored row has this natural key, yet the insert collided with a stored "
-                   "row on another unique column");
-    }
+    return {};
+  }
 
-    // 3. Update the present columns that differ (the key columns it was found by are equal).
+  // Row `index` is stored (ids_[index]): its present columns that differ are updated, except the
+  // key columns it was found by (equal) and those only for a new row.
+  Status update(std::size_t index, const CanonicalWriter::Table& table, const Columns& columns,
+                std::vector<std::string>& texts, const MappedValue* merged_into) {
+    const MappedRow& r = message_.rows[index];
     std::string set;
     std::string differs;
-    params.clear();
+    std::vector<Param> params;
     texts.clear();
     texts.reserve(columns.size() + 4);
     for (const auto* c : columns) {
-      if (std::find(used.begin(), used.end(), c->first) != used.end()) continue;
+      if (std::find(used_.begin(), used_.end(), c->first) != used_.end()) continue;
+      if (std::find(r.insert_only.begin(), r.insert_only.end(), c->first) != r.insert_only.end()) {
+        continue;
+      }
       params.push_back(param(c->second, texts));
       if (!set.empty()) set.append(", ");
       quote(set, c->first);
@@ -302,7 +336,7 @@ class CanonicalWrite {
     if (set.empty()) {
       ++stats_.unchanged;
     } else {
-      sql = "UPDATE ";
+      std::string sql = "UPDATE ";
       quote(sql, r.table);
       sql.append(" SET ").append(set);
       if (table.has_source_message_id) {
@@ -511,6 +545,7 @@ class CanonicalWrite {
   std::string at_;
   std::vector<std::string> ids_;                  // per row: its stored id
   std::vector<std::vector<std::string>> events_;  // per row: the ids of its events
+  std::vector<std::string> used_;                 // the key columns find() matched on
   std::vector<Event> pending_;
   CanonicalWriteStats stats_;
 };
@@ -520,11 +555,14 @@ Result<CanonicalWriter> CanonicalWriter::open(store::Store& store) {
   Status s = store.transact([&]() -> Status {
     const bool sqlite = store.dialect() == Dialect::sqlite;
     auto columns = store.execute(
-        sqlite ? "SELECT m.name, p.name, p.hidden FROM sqlite_master m, pragma_table_xinfo(m.name) "
-                 "p WHERE m.type = 'table' ORDER BY m.name, p.cid"
+        sqlite ? "SELECT m.name, p.name, p.hidden, p.\"notnull\" AND p.dflt_value IS NULL AND "
+                 "NOT p.pk FROM sqlite_master m, pragma_table_xinfo(m.name) p WHERE m.type = "
+                 "'table' ORDER BY m.name, p.cid"
                : "SELECT table_name::text, column_name::text, CASE WHEN is_generated = 'ALWAYS' "
-                 "THEN '2' ELSE '0' END FROM information_schema.columns WHERE table_schema = "
-                 "current_schema() ORDER BY table_name, ordinal_position",
+                 "THEN '2' ELSE '0' END, CASE WHEN is_nullable = 'NO' AND column_default IS NULL "
+                 "AND is_generated = 'NEVER' THEN '1' ELSE '0' END FROM "
+                 "information_schema.columns WHERE table_schema = current_schema() ORDER BY "
+                 "table_name, ordinal_position",
         {});
     if (!columns.ok()) return columns.take_error();
     for (const auto& row : *columns) {
@@ -533,6 +571,8 @@ Result<CanonicalWriter> CanonicalWriter::open(store::Store& store) {
       t.columns.insert(*row[1]);
       // SQLite's hidden: 2 and 3 are generated columns.
       if (row[2] && (*row[2] == "2" || *row[2] == "3")) t.generated.insert(*row[1]);
+      // NOT NULL without a default (SQLite's INTEGER PRIMARY KEY aside): an insert needs it.
+      if (row[3] && *row[3] == "1" && *row[1] != "id") t.required.insert(*row[1]);
       if (*row[1] == "source_message_id") t.has_source_message_id = true;
       if (*row[1] == "updated_at") t.has_updated_at = true;
     }

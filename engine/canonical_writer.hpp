@@ -72,6 +72,7 @@ class CanonicalWriter {
   struct Table {
     std::set<std::string, std::less<>> columns;
     std::set<std::string, std::less<>> generated;
+    std::set<std::string, std::less<>> required;  // NOT NULL without a default
     bool has_source_message_id = false;
     bool has_updated_at = false;
   };

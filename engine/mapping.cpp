@@ -95,6 +95,12 @@ void write_rows(Writer& w, const MappedMessage& message) {
       str("key_match");
       str("any");
     }
+    if (!row.insert_only.empty()) {
+      str("insert_only");
+      w.StartArray();
+      for (std::string_view c : row.insert_only) str(c);
+      w.EndArray();
+    }
     str("rule");
     str(row.rule);
     str("columns");

@@ -68,6 +68,9 @@ struct MappedRow {
   std::span<const std::string> key;
   bool key_any = false;
   std::vector<std::pair<std::string_view, MappedValue>> columns;  // absent columns left out
+  // Columns whose value is their `insert_default`: written when the row is new, never over a
+  // stored value.
+  std::vector<std::string_view> insert_only;
   std::string_view rule;  // where the entity is: "mappings/x.yaml:12"
 
   // The column's value, or nullptr when it is absent.

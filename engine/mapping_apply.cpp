@@ -411,6 +411,11 @@ class Runner {
       out = *e.fallback;
       present_out = true;
     }
+    if (!present_out && e.insert_fallback) {
+      out = *e.insert_fallback;
+      present_out = true;
+      insert_default_used_ = true;
+    }
     if (!present_out && e.required) {
       const std::string what =
           e.source == Expr::Source::path ? position(e.path) + " is empty" : "the value is empty";
@@ -434,8 +439,13 @@ class Runner {
     for (const Expr& column : en.columns) {
       auto& slot = row.columns.emplace_back(column.name, MappedValue{});
       bool p = false;
+      insert_default_used_ = false;
       if (Status s = eval(en, column, slot.second, p); !s) return s;
-      if (!p) row.columns.pop_back();
+      if (!p) {
+        row.columns.pop_back();
+      } else if (insert_default_used_) {
+        row.insert_only.push_back(column.name);
+      }
     }
     current_[id] = static_cast<std::int32_t>(index);
     return run_list(en.children);
@@ -500,6 +510,7 @@ class Runner {
   const MessageView& m_;
   MappedMessage& out_;
   std::vector<std::int32_t> current_;  // per entity: its row in the current scope, -1 for none
+  bool insert_default_used_ = false;   // the column being evaluated took its insert_default
   std::array<Frame, kMaxLoopDepth> frames_{};
   std::string scratch_;
 };

@@ -240,8 +240,8 @@ bool MappingCompiler::load_expr(const YAML::Node& node, const std::string& path,
     return false;
   }
   static const std::vector<std::string_view> kKeys{
-      "path", "value",     "concat", "first",    "json",    "ref", "join",
-      "type", "transform", "code",   "required", "default", "when"};
+      "path",      "value", "concat",   "first",   "json",           "ref", "join", "type",
+      "transform", "code",  "required", "default", "insert_default", "when"};
   std::map<std::string, std::pair<YAML::Node, std::string>> keys;
   if (!for_each_key(node, path, kKeys,
                     [&](const std::string& key, const YAML::Node& value, const std::string& kp) {
@@ -294,7 +294,7 @@ bool MappingCompiler::load_expr(const YAML::Node& node, const std::string& path,
   e.type = type.value_or(ValueType::text);
 
   if (source == "ref") {
-    for (const char* k : {"join", "type", "transform", "code", "default"}) {
+    for (const char* k : {"join", "type", "transform", "code", "default", "insert_default"}) {
       reject(k, std::string(k) + " does not apply to a ref (the row it refers to)");
     }
     if (place != Place::column) {
@@ -385,6 +385,23 @@ bool MappingCompiler::load_expr(const YAML::Node& node, const std::string& path,
     MappedValue v;
     if (literal(n, p, e.type, v)) {
       e.fallback = std::move(v);
+    } else {
+      ok = false;
+    }
+  }
+  if (has("insert_default")) {
+    auto& [n, p] = keys["insert_default"];
+    MappedValue v;
+    if (place != Place::column) {
+      add(ConfigErrc::bad_value, n, p, "insert_default is for a column, not a part of one");
+      ok = false;
+    } else if (has("default")) {
+      add(ConfigErrc::bad_value, n, p,
+          "default and insert_default together: keep one (default is written on every update "
+          "too)");
+      ok = false;
+    } else if (literal(n, p, e.type, v)) {
+      e.insert_fallback = std::move(v);
     } else {
       ok = false;
     }

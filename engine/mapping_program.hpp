@@ -80,9 +80,10 @@ struct Expr {
   ValueType type = ValueType::text;
   std::vector<Transform> transforms;
   const CodeTable* table = nullptr;
-  std::vector<MappedValue> code_values;     // aligned with table->entries, typed
-  std::optional<MappedValue> code_default;  // the table's default, typed
-  std::optional<MappedValue> fallback;      // `default:` (typed)
+  std::vector<MappedValue> code_values;        // aligned with table->entries, typed
+  std::optional<MappedValue> code_default;     // the table's default, typed
+  std::optional<MappedValue> fallback;         // `default:` (typed)
+  std::optional<MappedValue> insert_fallback;  // `insert_default:` (typed): only for a new row
   bool required = false;
   std::optional<Condition> when;
 };

@@ -60,8 +60,8 @@ entities:
     when: {path: MRG-1, exists: true}
     columns:
       mrn: {path: MRG-1.1, required: true}
-      last_name: {path: MRG-7.1, default: UNKNOWN}
-      first_name: {path: MRG-7.2, default: UNKNOWN}
+      last_name: {path: MRG-7.1, insert_default: UNKNOWN}
+      first_name: {path: MRG-7.2, insert_default: UNKNOWN}
       merged_into_id: {ref: patient}
 )";
 
@@ -320,7 +320,7 @@ TEST_P(CanonicalWriterTest, MergeMovesDependentsAndMarksTheMergedPatient) {
   const std::string old_id = one("SELECT id FROM patients WHERE mrn = 'OLD1'");
   const std::string new_id = one("SELECT id FROM patients WHERE mrn = 'NEW1'");
   const std::string merge =
-      adt("PID|1||NEW1^^^HOSP^MR||DOE^JANE||19800102|F\rMRG|OLD1^^^HOSP^MR||||||DOE^JANE", "A40");
+      adt("PID|1||NEW1^^^HOSP^MR||DOE^JANE||19800102|F\rMRG|OLD1^^^HOSP^MR", "A40");
   auto merged = write(m, merge, 3);
   ASSERT_TRUE(merged.ok()) << merged.error().message();
   EXPECT_EQ(merged->merged, 1u);
@@ -328,6 +328,7 @@ TEST_P(CanonicalWriterTest, MergeMovesDependentsAndMarksTheMergedPatient) {
   EXPECT_EQ(merged->moved, 2u);
   EXPECT_EQ(merged->kept, 1u);
   EXPECT_EQ(one("SELECT merged_into_id FROM patients WHERE mrn = 'OLD1'"), new_id);
+  EXPECT_EQ(one("SELECT last_name FROM patients WHERE mrn = 'OLD1'"), "DOE");  // not UNKNOWN
   const std::string inactive = GetParam() == Backend::sqlite ? "0" : "f";
   EXPECT_EQ(one("SELECT is_active FROM patients WHERE mrn = 'OLD1'"), inactive);
   EXPECT_NE(one("SELECT merged_at FROM patients WHERE mrn = 'OLD1'"), "NULL");
@@ -390,6 +391,57 @@ entities:
   EXPECT_NE(problems[4].find("no table `domain_events`"), std::string::npos) << problems[4];
   EXPECT_TRUE(writer_->check(mapping(kPatientMapping)).empty());
   EXPECT_TRUE(writer_->check_error(m).error().is(CanonicalErrc::bad_mapping));
+}
+
+TEST_P(CanonicalWriterTest, KeyOnlyRowFindsTheStoredRecordAndInsertDefaultsOnlyFillNewRows) {
+  // A reference to an order other messages create: only its number (lab_orders.test_type is NOT
+  // NULL, so an insert could not take it), and a test name only for a new row.
+  const Mapping m = mapping(R"(mapping: ref
+from: hl7v2
+messages: ['ORM^*']
+entities:
+  - as: patient
+    table: patients
+    key: [mrn]
+    columns:
+      mrn: {path: PID-3.1, required: true}
+      last_name: {path: PID-5.1, insert_default: X}
+      first_name: {path: PID-5.2, insert_default: X}
+  - as: order
+    table: lab_orders
+    key: [placer_order_number]
+    when: {path: ORC-2, exists: true}
+    columns:
+      patient_id: {ref: patient, required: true}
+      placer_order_number: ORC-2.1
+  - as: named
+    table: lab_orders
+    key: [filler_order_number]
+    when: {path: ORC-3, exists: true}
+    columns:
+      patient_id: {ref: patient, required: true}
+      filler_order_number: ORC-3.1
+      test_type: {path: OBR-4.2, insert_default: unknown test}
+)");
+  const Mapping full = mapping(kOrderMapping);
+  ASSERT_TRUE(write(full, orm("ORC|NW|P100\rOBR|1|P100||CBC^Blood count"), 1).ok());
+  auto ref = write(m, orm("ORC|SC|P100\rOBR|1|P100"), 2);
+  ASSERT_TRUE(ref.ok()) << ref.error().message();
+  EXPECT_EQ(ref->created, 0u);
+  EXPECT_EQ(count("lab_orders"), 1);
+  EXPECT_EQ(one("SELECT last_name FROM patients"), "DOE");  // insert_default: not over a value
+  // Unknown: the insert names what is missing.
+  auto unknown = write(m, orm("ORC|SC|P999\rOBR|1|P999"), 3);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().message().find("test_type"), std::string::npos)
+      << unknown.error().message();
+  // insert_default fills a new row, and never overwrites a stored value.
+  ASSERT_TRUE(write(m, orm("ORC|SC||F1\rOBR|1||F1"), 4).ok());
+  EXPECT_EQ(one("SELECT test_type FROM lab_orders WHERE filler_order_number = 'F1'"),
+            "unknown test");
+  ASSERT_TRUE(write(m, orm("ORC|SC||F1\rOBR|1||F1|X^Lipids"), 5).ok());
+  ASSERT_TRUE(write(m, orm("ORC|SC||F1\rOBR|1||F1"), 6).ok());
+  EXPECT_EQ(one("SELECT test_type FROM lab_orders WHERE filler_order_number = 'F1'"), "Lipids");
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, CanonicalWriterTest,

@@ -644,5 +644,19 @@ TEST(MappingApply, KeyAnyIsCarriedOnTheRow) {
   EXPECT_FALSE(apply_ok(all_keys, msg({"ORC|NW|P1"})).rows[0].key_any);
 }
 
+TEST(MappingApply, InsertDefaultMarksTheColumnInsertOnly) {
+  const Mapping m = load(
+      "entities:\n  - as: p\n    table: patients\n    key: [mrn]\n    columns:\n"
+      "      mrn: PID-3.1\n      first_name: {path: PID-5.2, insert_default: \"\"}\n"
+      "      born: {path: PID-7, type: date, insert_default: \"19000101\"}\n");
+  MappedMessage given = apply_ok(m, msg({"PID|1||1||DOE^JOHN||19800102"}));
+  EXPECT_TRUE(given.rows[0].insert_only.empty());
+  MappedMessage absent = apply_ok(m, msg({"PID|1||1||DOE"}));
+  EXPECT_EQ(col(absent, 0, "first_name").text, "");
+  EXPECT_EQ(col(absent, 0, "born"), MappedValue::of(Kind::date, "1900-01-01"));
+  EXPECT_EQ(absent.rows[0].insert_only, (std::vector<std::string_view>{"first_name", "born"}));
+  EXPECT_NE(to_json(absent).find("\"insert_only\""), std::string::npos);
+}
+
 }  // namespace
 }  // namespace hims::engine

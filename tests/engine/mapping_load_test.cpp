@@ -331,5 +331,16 @@ TEST(MappingLoad, ChecksFirstAndKeyAny) {
       ConfigErrc::bad_value, "entities[0].key.any[1]", "not one of the entity's columns");
 }
 
+TEST(MappingLoad, ChecksInsertDefault) {
+  expect_error(entity("      b: {path: PID-5, default: x, insert_default: y}\n"),
+               ConfigErrc::bad_value, "entities[0].columns.b.insert_default",
+               "default and insert_default together");
+  expect_error(entity("      b: {json: {x: {path: PID-5, insert_default: y}}}\n"),
+               ConfigErrc::bad_value, "entities[0].columns.b.json.x.insert_default",
+               "for a column");
+  expect_error(entity("      b: {path: PID-7, type: date, insert_default: soon}\n"),
+               ConfigErrc::bad_value, "entities[0].columns.b.insert_default", "");
+}
+
 }  // namespace
 }  // namespace hims::engine
