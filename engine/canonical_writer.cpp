@@ -112,6 +112,7 @@ class CanonicalWrite {
   Result<CanonicalWriteStats> run() {
     ids_.assign(message_.rows.size(), {});
     events_.assign(message_.rows.size(), {});
+    find_rewritten();
     for (std::size_t i = 0; i < message_.rows.size(); ++i) {
       if (Status s = row(i); !s.ok()) return s.take_error();
     }
@@ -163,6 +164,14 @@ class CanonicalWrite {
   using Column = std::pair<std::string_view, MappedValue>;
   using Columns = std::vector<const Column*>;
 
+  // Whether every column of `key` has a value among `present`.
+  static bool complete_in(const std::vector<std::string>& key, const Columns& present) {
+    return std::all_of(key.begin(), key.end(), [&](const std::string& k) {
+      return std::any_of(present.begin(), present.end(),
+                         [&](const Column* c) { return c->first == k; });
+    });
+  }
+
   static bool is_null(const MappedValue& v) { return v.kind == MappedValue::Kind::null; }
 
   // source_message_id and correlation_id: NULL without a journal entry (`map --store`).
@@ -193,11 +202,18 @@ class CanonicalWrite {
         if (c->first == k && !is_null(c->second)) key_present.push_back(c);
       }
     }
-    if (key_present.empty()) {
+    const bool keyed = r.key_any ? std::any_of(r.key_alternatives.begin(), r.key_alternatives.end(),
+                                               [&](const auto& alternative) {
+                                                 return complete_in(alternative, key_present);
+                                               })
+                                 : !key_present.empty();
+    if (!keyed) {
       std::string names;
       for (const std::string& k : r.key) names.append(names.empty() ? "" : ", ").append(k);
       return Error(CanonicalErrc::no_key, where(r),
-                   "the row has no value in its natural key (" + names + ")");
+                   std::string(r.key_any ? "no alternative key of the row is complete ("
+                                         : "the row has no value in its natural key (") +
+                       names + ")");
     }
 
     std::vector<std::string> texts;
@@ -259,25 +275,53 @@ class CanonicalWrite {
     return update(index, table, columns, texts, merged_into);
   }
 
+  // A message may map one record twice (the same table and key values), with different values:
+  // an update leaves out the columns a later row of the same record writes, so the message's
+  // last value is the one stored and a replay changes nothing (no update back and forth).
+  void find_rewritten() {
+    const auto& rows = message_.rows;
+    rewritten_.assign(rows.size(), {});
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      for (std::size_t j = i + 1; j < rows.size(); ++j) {
+        if (rows[j].table != rows[i].table || rows[j].key.size() != rows[i].key.size()) continue;
+        const bool same = std::all_of(rows[i].key.begin(), rows[i].key.end(), [&](const auto& k) {
+          const MappedValue* a = rows[i].find(k);
+          const MappedValue* b = rows[j].find(k);
+          return a == nullptr ? b == nullptr : b != nullptr && *a == *b;
+        });
+        if (!same) continue;
+        for (const auto& [name, v] : rows[j].columns) rewritten_[i].push_back(name);
+      }
+    }
+  }
+
   // The stored row of row `index`: by the whole key (absent parts matching NULL), or by the first
   // alternative key that finds one. Sets ids_[index] (empty: none) and used_.
   Status find(std::size_t index, const Columns& key_present, std::vector<std::string>& texts) {
     const MappedRow& r = message_.rows[index];
     used_.clear();
     if (r.key_any) {
-      for (const auto* c : key_present) {
+      for (const std::vector<std::string>& alternative : r.key_alternatives) {
+        if (!complete_in(alternative, key_present)) continue;
         std::string select = "SELECT \"id\" FROM ";
         quote(select, r.table);
         select.append(" WHERE ");
-        quote(select, c->first);
-        select.append(" = $1");
+        std::vector<Param> key_params;
         texts.clear();
-        const Param p[] = {param(c->second, texts)};
-        auto found = store_.execute(select, p);
+        for (const std::string& k : alternative) {
+          const auto c = std::find_if(key_present.begin(), key_present.end(),
+                                      [&](const auto* kc) { return kc->first == k; });
+          if (!key_params.empty()) select.append(" AND ");
+          quote(select, k);
+          key_params.push_back(param((*c)->second, texts));
+          select.append(" = ");
+          placeholder(select, key_params.size());
+        }
+        auto found = store_.execute(select, key_params);
         if (!found.ok()) return refused(r, found.error());
         if (!found->empty() && (*found)[0][0]) {
           ids_[index] = *(*found)[0][0];
-          used_.emplace_back(c->first);
+          used_ = alternative;
           break;
         }
       }
@@ -323,6 +367,8 @@ class CanonicalWrite {
       if (std::find(r.insert_only.begin(), r.insert_only.end(), c->first) != r.insert_only.end()) {
         continue;
       }
+      const auto& later = rewritten_[index];
+      if (std::find(later.begin(), later.end(), c->first) != later.end()) continue;
       params.push_back(param(c->second, texts));
       if (!set.empty()) set.append(", ");
       quote(set, c->first);
@@ -546,6 +592,8 @@ class CanonicalWrite {
   std::vector<std::string> ids_;                  // per row: its stored id
   std::vector<std::vector<std::string>> events_;  // per row: the ids of its events
   std::vector<std::string> used_;                 // the key columns find() matched on
+  // Per row: the columns a later row of the same record writes (find_rewritten).
+  std::vector<std::vector<std::string_view>> rewritten_;
   std::vector<Event> pending_;
   CanonicalWriteStats stats_;
 };

@@ -92,8 +92,14 @@ void write_rows(Writer& w, const MappedMessage& message) {
     for (const std::string& k : row.key) str(k);
     w.EndArray();
     if (row.key_any) {
-      str("key_match");
-      str("any");
+      str("key_any");
+      w.StartArray();
+      for (const std::vector<std::string>& alternative : row.key_alternatives) {
+        w.StartArray();
+        for (const std::string& k : alternative) str(k);
+        w.EndArray();
+      }
+      w.EndArray();
     }
     if (!row.insert_only.empty()) {
       str("insert_only");

@@ -64,9 +64,11 @@ struct MappedRow {
   std::string_view as;     // the entity's instance name ("patient")
   std::string_view table;  // "patients"
   // The natural key columns: a stored row with the same values in all of them is this row; with
-  // key_any (`key: {any: [...]}`), a stored row equal in any one present key column is.
+  // key_any (`key: {any: [a, [b, c]]}`), a stored row equal in every column of the first
+  // alternative whose columns are all present is (key then lists every column once).
   std::span<const std::string> key;
   bool key_any = false;
+  std::span<const std::vector<std::string>> key_alternatives;
   std::vector<std::pair<std::string_view, MappedValue>> columns;  // absent columns left out
   // Columns whose value is their `insert_default`: written when the row is new, never over a
   // stored value.

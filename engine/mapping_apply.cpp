@@ -434,6 +434,7 @@ class Runner {
     row.table = en.table;
     row.key = en.key;
     row.key_any = en.key_any;
+    row.key_alternatives = en.key_alternatives;
     row.rule = en.rule;
     row.columns.reserve(en.columns.size());
     for (const Expr& column : en.columns) {

@@ -390,37 +390,52 @@ std::uint32_t MappingCompiler::load_entity(const YAML::Node& node, const std::st
   }
   if (has("key")) {
     auto& [key_node, key_path] = keys["key"];
-    // `key: [a, b]` (every column matches) or `key: {any: [a, b]}` (alternative keys).
-    YAML::Node n = key_node;
-    std::string p = key_path;
-    bool any_given = false;
-    if (key_node.IsMap()) {
+    // One group of key columns: each a column of the entity, none twice.
+    auto key_group = [&](const YAML::Node& n, const std::string& p,
+                         std::vector<std::string>& group) {
+      std::vector<std::pair<std::string, YAML::Node>> names;
+      if (!texts(n, p, names)) return;
+      if (names.empty()) add(ConfigErrc::bad_value, n, p, "names no column");
+      for (std::size_t i = 0; i < names.size(); ++i) {
+        const std::string kp = n.IsSequence() ? indexed(p, i) : p;
+        const std::string& k = names[i].first;
+        if (std::find(group.begin(), group.end(), k) != group.end()) {
+          add(ConfigErrc::duplicate, names[i].second, kp, "column `" + k + "` is twice in the key");
+          continue;
+        }
+        if (has("columns") && column_names.count(k) == 0) {
+          add(ConfigErrc::bad_value, names[i].second, kp,
+              "key column `" + k + "` is not one of the entity's columns");
+        }
+        group.push_back(k);
+        if (std::find(en.key.begin(), en.key.end(), k) == en.key.end()) en.key.push_back(k);
+      }
+    };
+    if (!key_node.IsMap()) {
+      // `key: [a, b]`: one key, every column matching.
+      std::vector<std::string> group;
+      key_group(key_node, key_path, group);
+    } else {
+      // `key: {any: [a, [b, c]]}`: alternative keys, each a column or a list of columns.
+      en.key_any = true;
+      bool any_given = false;
       for_each_key(key_node, key_path, {"any"},
                    [&](const std::string&, const YAML::Node& v, const std::string& kp) {
-                     n = v;
-                     p = kp;
                      any_given = true;
+                     if (!v.IsSequence() || v.size() == 0) {
+                       add(ConfigErrc::wrong_type, v, kp,
+                           "must be a list of alternative keys (a column, or a list of columns)");
+                       return;
+                     }
+                     std::size_t i = 0;
+                     for (const auto& alternative : v) {
+                       en.key_alternatives.emplace_back();
+                       key_group(alternative, indexed(kp, i++), en.key_alternatives.back());
+                     }
                    });
       if (!any_given && key_node.size() == 0) {  // other keys were reported as unknown
         add(ConfigErrc::missing_key, key_node, key_path + ".any",
             "is required in a key map: the alternative key columns");
-      }
-      en.key_any = true;
-    }
-    std::vector<std::pair<std::string, YAML::Node>> names;
-    if ((!key_node.IsMap() || any_given) && texts(n, p, names)) {
-      if (names.empty()) add(ConfigErrc::bad_value, n, p, "names no column");
-      std::set<std::string> seen;
-      for (std::size_t i = 0; i < names.size(); ++i) {
-        const std::string kp = n.IsSequence() ? indexed(p, i) : p;
-        const std::string& k = names[i].first;
-        if (!seen.insert(k).second) {
-          add(ConfigErrc::duplicate, names[i].second, kp, "column `" + k + "` is twice in the key");
-        } else if (has("columns") && column_names.count(k) == 0) {
-          add(ConfigErrc::bad_value, names[i].second, kp,
-              "key column `" + k + "` is not one of the entity's columns");
-        }
-        en.key.push_back(k);
       }
     }
   } else {

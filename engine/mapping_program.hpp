@@ -93,8 +93,9 @@ struct Entity {
   std::string as;
   std::string table;
   std::vector<std::string> key;
-  bool key_any = false;  // `key: {any: [...]}`: a stored row matching any one key column
-  std::string rule;      // "file:line"
+  bool key_any = false;                                    // `key: {any: [...]}`: alternative keys
+  std::vector<std::vector<std::string>> key_alternatives;  // key_any: each alternative's columns
+  std::string rule;                                        // "file:line"
   Loop loop = Loop::none;
   std::string loop_segment;  // segments
   PathExpr loop_path;        // repetitions: SEG-F[*]

@@ -444,6 +444,60 @@ entities:
   EXPECT_EQ(one("SELECT test_type FROM lab_orders WHERE filler_order_number = 'F1'"), "Lipids");
 }
 
+TEST_P(CanonicalWriterTest, CompositeAlternativeKeysFindAProviderByNpiOrLocalId) {
+  const Mapping m = mapping(R"(mapping: doctors
+from: hl7v2
+messages: ['ADT^*']
+entities:
+  - as: doctor
+    table: healthcare_providers
+    key: {any: [npi, [identifier_system, identifier_value]]}
+    columns:
+      npi: {path: PV1-7.1, when: {path: PV1-7.13, equals: NPI}}
+      identifier_system: {first: [PV1-7.9.1, {value: local}]}
+      identifier_value: {path: PV1-7.1, required: true}
+      name: {path: PV1-7.2, required: true}
+      type: {value: INDIVIDUAL}
+)");
+  ASSERT_TRUE(write(m, adt("PV1|1|I|||||1234567893^HOUSE^^^^^^^NPI^^^^NPI"), 1).ok());
+  // The same NPI under another assigning authority: found by the NPI, not inserted again.
+  auto again = write(m, adt("PV1|1|I|||||1234567893^HOUSE^G^^^^^^STATE^^^^NPI"), 2);
+  ASSERT_TRUE(again.ok()) << again.error().message();
+  EXPECT_EQ(again->created, 0u);
+  EXPECT_EQ(count("healthcare_providers"), 1);
+  // Without an NPI: the local id.
+  ASSERT_TRUE(write(m, adt("PV1|1|I|||||77^WILSON^^^^^^^HOSP"), 3).ok());
+  ASSERT_TRUE(write(m, adt("PV1|1|I|||||77^WILSON-X^^^^^^^HOSP"), 4).ok());
+  EXPECT_EQ(count("healthcare_providers"), 2);
+  EXPECT_EQ(one("SELECT name FROM healthcare_providers WHERE identifier_value = '77'"), "WILSON-X");
+}
+
+TEST_P(CanonicalWriterTest, ARecordMappedTwiceInOneMessageKeepsItsLastValueAndReplaysUnchanged) {
+  const Mapping m = mapping(R"(mapping: two
+from: hl7v2
+messages: ['ADT^*']
+entities:
+  - as: doctor
+    table: healthcare_providers
+    for_each: ROL
+    key: [identifier_system, identifier_value]
+    columns:
+      identifier_system: {value: local}
+      identifier_value: {path: ROL-4.1, required: true}
+      name: {path: ROL-4.2, required: true}
+      type: {value: INDIVIDUAL}
+)");
+  const std::string msg = adt("ROL|1||AT|5^LAB\rROL|2||AT|5^RAD");
+  auto first = write(m, msg, 1);
+  ASSERT_TRUE(first.ok()) << first.error().message();
+  EXPECT_EQ(one("SELECT name FROM healthcare_providers"), "RAD");
+  auto replay = write(m, msg, 2);
+  ASSERT_TRUE(replay.ok()) << replay.error().message();
+  EXPECT_EQ(replay->updated, 0u);
+  EXPECT_EQ(replay->events, 0u);
+  EXPECT_EQ(one("SELECT name FROM healthcare_providers"), "RAD");
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, CanonicalWriterTest,
                          ::testing::Values(Backend::sqlite, Backend::postgres),
                          [](const ::testing::TestParamInfo<Backend>& param_info) {

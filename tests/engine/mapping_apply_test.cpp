@@ -637,7 +637,23 @@ TEST(MappingApply, KeyAnyIsCarriedOnTheRow) {
   ASSERT_EQ(a.rows.size(), 1u);
   EXPECT_TRUE(a.rows[0].key_any);
   ASSERT_EQ(a.rows[0].key.size(), 2u);
-  EXPECT_NE(to_json(a).find("\"key_match\": \"any\""), std::string::npos) << to_json(a);
+  ASSERT_EQ(a.rows[0].key_alternatives.size(), 2u);
+  EXPECT_EQ(a.rows[0].key_alternatives[1], (std::vector<std::string>{"filler_order_number"}));
+  EXPECT_NE(to_json(a, false).find("\"key_any\":[[\"placer_order_number\"],[\"filler_order_"
+                                   "number\"]]"),
+            std::string::npos)
+      << to_json(a);
+  // Composite alternatives.
+  const Mapping composite = load(
+      "entities:\n  - as: d\n    table: healthcare_providers\n"
+      "    key: {any: [npi, [identifier_system, identifier_value]]}\n    columns:\n"
+      "      npi: PV1-7.1\n      identifier_system: PV1-7.9\n      identifier_value: PV1-7.1\n");
+  MappedMessage c = apply_ok(composite, msg({"PV1|1|I|||||123^DOE^JOHN^^^^^^NPI"}));
+  ASSERT_EQ(c.rows[0].key_alternatives.size(), 2u);
+  EXPECT_EQ(c.rows[0].key_alternatives[1],
+            (std::vector<std::string>{"identifier_system", "identifier_value"}));
+  EXPECT_EQ(std::vector<std::string>(c.rows[0].key.begin(), c.rows[0].key.end()),
+            (std::vector<std::string>{"npi", "identifier_system", "identifier_value"}));
   const Mapping all_keys = load(
       "entities: [{as: o, table: lab_orders, key: [placer_order_number], columns: "
       "{placer_order_number: ORC-2.1}}]");

@@ -329,6 +329,14 @@ TEST(MappingLoad, ChecksFirstAndKeyAny) {
       "entities:\n  - as: p\n    table: t\n    key: {any: [a, c]}\n    columns:\n      a: "
       "ORC-2.1\n",
       ConfigErrc::bad_value, "entities[0].key.any[1]", "not one of the entity's columns");
+  expect_error(
+      "entities:\n  - as: p\n    table: t\n    key: {any: [a, [b, b]]}\n    columns:\n      a: "
+      "ORC-2.1\n      b: ORC-3.1\n",
+      ConfigErrc::duplicate, "entities[0].key.any[1][1]", "twice in the key");
+  expect_error(
+      "entities:\n  - as: p\n    table: t\n    key: {any: a}\n    columns:\n      a: "
+      "ORC-2.1\n",
+      ConfigErrc::wrong_type, "entities[0].key.any", "list of alternative keys");
 }
 
 TEST(MappingLoad, ChecksInsertDefault) {
