@@ -285,6 +285,98 @@ TEST_P(GoldenStoreTest, EveryCaseIsStoredAndAReplayChangesNothing) {
   RecordProperty("messages", static_cast<int>(messages));
 }
 
+// ADT A40 through the shipped mappings: the record named by MRG-1 was registered by an A01; the
+// merge marks it, moves its identifiers and visit to the survivor, and deletes nothing.
+TEST_P(GoldenStoreTest, AdtA40MergesTheRecordMrgNames) {
+  const fs::path corpus = test::corpus_dir() / "hl7v2" / "microsoft-fhir-converter";
+  // The A01 of the record to merge: ADT-A01-01 with its MR identifier made MRG-1's (56789/BCBS).
+  std::string a01 = messages_of(corpus / "ADT-A01-01.hl7").at(0);
+  const std::string mr = "PATID1234^";
+  ASSERT_NE(a01.find(mr), std::string::npos);
+  for (std::size_t at = a01.find("PATID1234"); at != std::string::npos;
+       at = a01.find("PATID1234", at)) {
+    a01.replace(at, 9, "56789");
+  }
+  auto registered = write(map_message(mapping("adt"), a01, "a01"));
+  ASSERT_TRUE(registered.ok()) << registered.error().message();
+  const std::string merged_id = *query("SELECT id FROM patients WHERE mrn = '56789'").at(0).at(0);
+  const std::int64_t identifiers =
+      count("SELECT COUNT(*) FROM patient_identifiers WHERE patient_id = '" + merged_id + "'");
+  const std::int64_t visits =
+      count("SELECT COUNT(*) FROM consultations WHERE patient_id = '" + merged_id + "'");
+  ASSERT_GT(identifiers, 0);
+  ASSERT_GT(visits, 0);
+
+  const std::string a40 = messages_of(corpus / "ADT-A40-01.hl7").at(0);
+  const MappedMessage mapped = map_message(mapping("adt-merge"), a40, "a40");
+  auto merged = write(mapped);
+  ASSERT_TRUE(merged.ok()) << merged.error().message();
+  EXPECT_EQ(merged->merged, 1u);
+  const std::string survivor = *query("SELECT id FROM patients WHERE mrn = '12345'").at(0).at(0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM patients WHERE mrn = '56789' AND merged_into_id = '" +
+                  survivor + "' AND merged_at IS NOT NULL AND NOT is_active"),
+            1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM patients WHERE mrn = '56789' AND last_name = "
+                  "'EVERYMAN'"),
+            1)
+      << "the merged record keeps its name (insert_default)";
+  EXPECT_EQ(
+      count("SELECT COUNT(*) FROM patient_identifiers WHERE patient_id = '" + merged_id + "'"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM consultations WHERE patient_id = '" + survivor + "'"),
+            visits);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM domain_events WHERE event_type = 'merged' AND "
+                  "entity_id = '" +
+                  merged_id + "'"),
+            1);
+  // Again: nothing moves, nothing is emitted.
+  auto replay = write(mapped);
+  ASSERT_TRUE(replay.ok()) << replay.error().message();
+  EXPECT_EQ(replay->merged + replay->created + replay->updated + replay->events, 0u);
+}
+
+// ORU^R01 with critical values (OBX-8 HH) through the shipped mapping: one notification per
+// critical result, for the ordering provider, without the patient's name; a correction of the
+// same result (OBX-11 C) is a new notification, a replay is none.
+TEST_P(GoldenStoreTest, CriticalResultsMakeNotifications) {
+  const fs::path file =
+      test::corpus_dir() / "hl7v2" / "microsoft-fhir-converter" / "LRI_2.0-NG_CBC_Typ_Message.hl7";
+  const std::string oru = messages_of(file).at(0);
+  std::size_t critical = 0;
+  for (std::size_t at = oru.find("|HH|"); at != std::string::npos; at = oru.find("|HH|", at + 1))
+    ++critical;
+  ASSERT_GT(critical, 0u);
+  const MappedMessage mapped = map_message(mapping("oru-r01"), oru, "oru");
+  auto written = write(mapped);
+  ASSERT_TRUE(written.ok()) << written.error().message();
+  EXPECT_EQ(count("SELECT COUNT(*) FROM notifications"), static_cast<std::int64_t>(critical));
+  EXPECT_EQ(count("SELECT COUNT(*) FROM notifications WHERE category = 'lab' AND priority = "
+                  "'urgent' AND patient_id IS NOT NULL AND dedupe_key LIKE 'critical:%'"),
+            static_cast<std::int64_t>(critical));
+  const std::string family = *query("SELECT last_name FROM patients").at(0).at(0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM notifications WHERE title LIKE '%" + family +
+                  "%' OR message LIKE '%" + family + "%'"),
+            0)
+      << "no patient name in a notification";
+  EXPECT_EQ(count("SELECT COUNT(*) FROM lab_results WHERE abnormal_flag = 'critical'"),
+            static_cast<std::int64_t>(critical));
+  auto replay = write(mapped);
+  ASSERT_TRUE(replay.ok());
+  EXPECT_EQ(count("SELECT COUNT(*) FROM notifications"), static_cast<std::int64_t>(critical));
+  // The corrected report: each critical result again with OBX-11 C.
+  std::string corrected = oru;
+  for (std::size_t at = corrected.find("|HH|||F|"); at != std::string::npos;
+       at = corrected.find("|HH|||F|", at + 1)) {
+    corrected.replace(at, 8, "|HH|||C|");
+  }
+  if (corrected != oru) {
+    ASSERT_TRUE(write(map_message(mapping("oru-r01"), corrected, "corrected")).ok());
+    EXPECT_EQ(count("SELECT COUNT(*) FROM notifications"), 2 * static_cast<std::int64_t>(critical));
+    EXPECT_EQ(count("SELECT COUNT(*) FROM lab_results WHERE abnormal_flag = 'critical'"),
+              static_cast<std::int64_t>(critical))
+        << "a correction updates its result";
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, GoldenStoreTest,
                          ::testing::Values(Backend::sqlite, Backend::postgres),
                          [](const ::testing::TestParamInfo<Backend>& param_info) {
