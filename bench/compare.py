@@ -6,6 +6,8 @@
   compare.py hl7 RESULTS.jsonl          median table of parse runs + ratios (markdown)
   compare.py mllp RESULTS.jsonl         median table of MLLP runs + ratios (markdown)
   compare.py durable RESULTS.jsonl      run_durable.sh: per mode and C, the half-rate runs, ratios
+  compare.py canonical RESULTS.jsonl    run_canonical.sh: per mode and C, ratios to the journal-only
+                                        baseline
 """
 import argparse
 import json
@@ -189,6 +191,41 @@ def durable(args):
             print(f"- failed: {json.dumps(f)}")
 
 
+def canonical(args):
+    rows = [r for r in load(args.file) if "msgs_per_s" in r]
+    fails = [r for r in load(args.file) if "failed" in r]
+    order = {"journal": 0, "sqlite": 1, "postgres": 2}
+    groups = defaultdict(list)
+    for r in rows:
+        groups[(r["mode"], r["conns"])].append(r)
+
+    def mcol(g, key, digits=0):
+        return fmt(med([r.get(key) for r in g]), digits)
+
+    print("| mode | C | runs | msgs/s (median) | min–max | p50 ms | p99 ms | canonical rows/s "
+          "| server CPU % | bad ACKs | errors | load avg |")
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|")
+    medians = {}
+    for key in sorted(groups, key=lambda k: (order.get(k[0], 9), k[1])):
+        g = groups[key]
+        medians[key] = med([r["msgs_per_s"] for r in g])
+        loads = [str(r.get("loadavg")) for r in g if r.get("loadavg") is not None]
+        print(f"| {key[0]} | {key[1]} | {len(g)} | {fmt(medians[key])} | "
+              f"{fmt(min(r['msgs_per_s'] for r in g))}–{fmt(max(r['msgs_per_s'] for r in g))} | "
+              f"{mcol(g, 'p50_ms', 3)} | {mcol(g, 'p99_ms', 3)} | "
+              f"{mcol(g, 'canonical_rows_per_s')} | {mcol(g, 'server_cpu_pct')} | "
+              f"{sum(r.get('bad_acks', 0) for r in g)} | "
+              f"{sum(r.get('socket_errors', 0) + r.get('closed_by_server', 0) for r in g)} | "
+              f"{min(loads) if loads else '–'}–{max(loads) if loads else '–'} |")
+    print()
+    for (mode, c), m in sorted(medians.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1])):
+        base = medians.get(("journal", c))
+        if mode != "journal" and base and m:
+            print(f"- {mode} / journal only, C={c}: {m / base:.3f}×")
+    for f in fails:
+        print(f"- failed: {json.dumps(f)}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -198,8 +235,10 @@ def main():
     sub.add_parser("hl7").add_argument("file")
     sub.add_parser("mllp").add_argument("file")
     sub.add_parser("durable").add_argument("file")
+    sub.add_parser("canonical").add_argument("file")
     args = ap.parse_args()
-    {"gbench": gbench, "hl7": hl7, "mllp": mllp, "durable": durable}[args.cmd](args)
+    {"gbench": gbench, "hl7": hl7, "mllp": mllp, "durable": durable,
+     "canonical": canonical}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -81,21 +81,36 @@ std::string six_digit_fraction(std::string_view ts) {
   return out;
 }
 
-// The uuid text of 16 random bytes (version 4, RFC 9562).
-std::string random_uuid(std::mt19937_64& random) {
-  std::uint64_t a = random();
-  std::uint64_t b = random();
-  a = (a & 0xFFFFFFFFFFFF0FFFull) | 0x0000000000004000ull;
-  b = (b & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull;
-  char buf[37];
-  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
-                static_cast<unsigned>((a >> 16) & 0xFFFF), static_cast<unsigned>(a & 0xFFFF),
-                static_cast<unsigned>(b >> 48),
-                static_cast<unsigned long long>(b & 0xFFFFFFFFFFFFull));
+}  // namespace
+
+// A version 7 uuid (RFC 9562): the Unix time in milliseconds, then a 12-bit counter that keeps
+// the ids of one writer ascending within a millisecond, then 62 random bits. Ascending ids go
+// to the right edge of the primary key indexes (few pages touched per commit, on both stores),
+// where random ones would dirty a random page of every table's index for each row.
+std::string CanonicalWriter::next_id() {
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  std::uint64_t ms = static_cast<std::uint64_t>(now);
+  if (ms <= last_ms_) {  // same millisecond (or the clock went back): count on
+    ms = last_ms_;
+    if (++counter_ > 0xFFF) {
+      ++ms;
+      counter_ = 0;
+    }
+  } else {
+    counter_ = 0;
+  }
+  last_ms_ = ms;
+  const std::uint64_t high = (ms << 16) | 0x7000u | counter_;
+  const std::uint64_t low = (random_() & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull;
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(high >> 32),
+                static_cast<unsigned>((high >> 16) & 0xFFFF), static_cast<unsigned>(high & 0xFFFF),
+                static_cast<unsigned>(low >> 48),
+                static_cast<unsigned long long>(low & 0xFFFFFFFFFFFFull));
   return buf;
 }
-
-}  // namespace
 
 // One message's write: the rows' ids and events, the parameters' text storage.
 class CanonicalWrite {
@@ -219,7 +234,7 @@ class CanonicalWrite {
     std::vector<std::string> texts;
     texts.reserve(columns.size() + 4);
     std::vector<Param> params;
-    const std::string new_id = random_uuid(w_.random_);
+    const std::string new_id = w_.next_id();
 
     // A row carrying every column an insert needs tries the insert first (one statement for a
     // new row); one that does not (a reference to a record other messages create: only its key)
@@ -525,7 +540,7 @@ class CanonicalWrite {
       }
     }
     Event e;
-    e.id = random_uuid(w_.random_);
+    e.id = w_.next_id();
     e.type = type;
     e.table = r.table;
     e.entity_id = ids_[index];

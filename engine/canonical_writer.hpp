@@ -81,7 +81,11 @@ class CanonicalWriter {
   std::map<std::string, Table, std::less<>> tables_;
   // (table, column) of every reference to patients(id) that moves on a merge (audit trails stay).
   std::vector<std::pair<std::string, std::string>> patient_refs_;
+  // The ids of new rows and events (next_id: uuid version 7, ascending).
+  std::string next_id();
   std::mt19937_64 random_{std::random_device{}()};
+  std::uint64_t last_ms_ = 0;
+  std::uint32_t counter_ = 0;
 
   friend class CanonicalWrite;
 };

@@ -159,6 +159,17 @@ Processor::Processor(std::unique_ptr<store::Store> store, std::shared_ptr<const 
                                       "One processing transaction (states and queue items).",
                                       metrics::latency_buckets())
                           .with({});
+    auto rows = options_.metrics->counter(
+        "hims_canonical_rows_total",
+        "Canonical rows written by mapped routes, by change (created, updated, merged).",
+        {"change"});
+    rows_created_ = rows.with({"created"});
+    rows_updated_ = rows.with({"updated"});
+    rows_merged_ = rows.with({"merged"});
+    canonical_events_ = options_.metrics
+                            ->counter("hims_canonical_events_total",
+                                      "domain_events rows written with the canonical rows.")
+                            .with({});
   }
   options_.max_batch = std::max<std::size_t>(options_.max_batch, 1);
   if (any_mapping(options_.mappings)) {
@@ -207,7 +218,7 @@ Processor::Stats Processor::stats() const {
 // A message the writer refuses becomes `errored` with the writer's error and queues nothing; a
 // store failure fails the transaction (the batch is tried again).
 Status Processor::write_canonical(std::vector<Work>& batch, std::vector<RoutedMessage>& routed,
-                                  store::TimePoint now, std::uint64_t& rows) {
+                                  store::TimePoint now, CanonicalWriteStats& written) {
   std::vector<store::JournalId> ids;
   std::vector<std::size_t> at;
   for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -225,15 +236,20 @@ Status Processor::write_canonical(std::vector<Work>& batch, std::vector<RoutedMe
                    "the canonical schema could not be read at start");
     }
     for (const MappedMessage& message : r.mapped) {
-      auto written = writer_->write(*store_, message, batch[at[k]].id, now);
-      if (!written.ok()) {
-        if (written.error().domain() == ErrorDomain::store) return written.take_error();
-        r.outcome = {store::MessageState::errored, written.error().message()};
+      auto w = writer_->write(*store_, message, batch[at[k]].id, now);
+      if (!w.ok()) {
+        if (w.error().domain() == ErrorDomain::store) return w.take_error();
+        r.outcome = {store::MessageState::errored, w.error().message()};
         r.items.clear();
         std::fill(r.queued.begin(), r.queued.end(), 0);
         break;
       }
-      rows += written->created + written->updated + written->merged;
+      written.created += w->created;
+      written.updated += w->updated;
+      written.merged += w->merged;
+      written.moved += w->moved;
+      written.kept += w->kept;
+      written.events += w->events;
     }
   }
   return {};
@@ -287,7 +303,7 @@ void Processor::process(std::vector<Work>& batch) {
   std::vector<RoutedMessage> routed(batch.size());
   std::vector<store::ProcessingCommit> commits;  // hold the routed items
   std::vector<bool> applied;                     // per entry: not processed already
-  std::uint64_t rows = 0;                        // canonical rows written
+  CanonicalWriteStats written;                   // by the committed transaction
   for (;;) {
     const store::TimePoint now = options_.clock();
     commits.clear();
@@ -299,12 +315,12 @@ void Processor::process(std::vector<Work>& batch) {
       mapped = mapped || !routed[i].mapped.empty();
     }
     const auto started = std::chrono::steady_clock::now();
-    rows = 0;
+    written = {};
     // One transaction, a few statements per batch, plus the canonical rows of mapped messages.
     Result<std::vector<bool>> committed = std::vector<bool>{};
     Status status = store_->transact([&]() -> Status {
       if (mapped) {
-        if (Status s = write_canonical(batch, routed, now, rows); !s.ok()) return s;
+        if (Status s = write_canonical(batch, routed, now, written); !s.ok()) return s;
       }
       for (std::size_t i = 0; i < batch.size(); ++i) {
         RoutedMessage& r = routed[i];
@@ -389,8 +405,12 @@ void Processor::process(std::vector<Work>& batch) {
     stats_.filtered += delta.filtered;
     stats_.errored += delta.errored;
     stats_.skipped += delta.skipped;
-    stats_.canonical_rows += rows;
+    stats_.canonical_rows += written.created + written.updated + written.merged;
   }
+  rows_created_.inc(written.created);
+  rows_updated_.inc(written.updated);
+  rows_merged_.inc(written.merged);
+  canonical_events_.inc(written.events);
   if (!woken.empty() && options_.on_enqueued) options_.on_enqueued(woken);
 }
 

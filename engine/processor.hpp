@@ -143,7 +143,7 @@ class Processor {
   void run();
   void process(std::vector<Work>& batch);
   Status write_canonical(std::vector<Work>& batch, std::vector<RoutedMessage>& routed,
-                         store::TimePoint now, std::uint64_t& rows);
+                         store::TimePoint now, CanonicalWriteStats& written);
   std::vector<Work> scan();
 
   std::unique_ptr<store::Store> store_;    // processing thread only
@@ -152,6 +152,8 @@ class Processor {
   ProcessorOptions options_;
   ProcessingMetrics counters_;
   metrics::Histogram commit_latency_;
+  // hims_canonical_rows_total by change, hims_canonical_events_total (docs/metrics.md).
+  metrics::Counter rows_created_, rows_updated_, rows_merged_, canonical_events_;
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

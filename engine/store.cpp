@@ -523,6 +523,13 @@ Result<Rows> Store::execute(std::string_view sql, std::span<const Param> params)
 
 Status Store::execute(std::string_view sql) {
   if (depth_ == 0) return Error(StoreErrc::bad_argument, "execute", "not inside a transaction");
+  // SQLite prepares SAVEPOINT and RELEASE once (the driver's statement cache); PostgreSQL cannot
+  // prepare them.
+  if (driver_->dialect() == Dialect::sqlite) {
+    auto rows = driver_->query(sql, {});
+    if (!rows.ok()) return rows.take_error();
+    return {};
+  }
   return driver_->script(sql);
 }
 

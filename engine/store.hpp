@@ -244,7 +244,7 @@ class Store {
   // One statement in the open transaction, for the canonical writer (engine/canonical_writer.hpp):
   // its rows (cells: NULL or text). Unlike the calls below, a failure does not fail the open
   // transaction: the caller rolls back to its own savepoint. No parameters: `sql` may hold
-  // statements that cannot be prepared (SAVEPOINT). bad_argument outside a transaction.
+  // one statement PostgreSQL cannot prepare (SAVEPOINT). bad_argument outside a transaction.
   Result<std::vector<std::vector<std::optional<std::string>>>> execute(
       std::string_view sql, std::span<const Param> params);
   Status execute(std::string_view sql);

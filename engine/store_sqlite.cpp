@@ -186,6 +186,14 @@ Result<std::unique_ptr<Driver>> open_sqlite_driver(std::string_view path,
                    "cannot create folder: " + ec.message());
     }
   }
+  // Once per process, before SQLite initializes: no allocation statistics, whose global mutex
+  // every sqlite3_malloc/free would take (a canonical write allocates per statement). Fails
+  // harmlessly when something initialized SQLite already.
+  static const bool configured = [] {
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    return true;
+  }();
+  (void)configured;
   sqlite3* db = nullptr;
   const int rc = sqlite3_open_v2(
       file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
