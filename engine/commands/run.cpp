@@ -619,6 +619,7 @@ int run_command(const RunOptions& options) {
                                          {"listen", source.listen.to_string()},
                                          {"error", server.error().message()}});
       abandon(runtime, listeners);
+      writer->stop();  // drain: its completions hand messages to the processor
       return kExitUsage;
     }
     listening.push_back(
@@ -647,6 +648,7 @@ int run_command(const RunOptions& options) {
       log::error("http listener cannot start",
                  {{"listen", config.http->listen.to_string()}, {"error", http.error().message()}});
       abandon(runtime, listeners);
+      writer->stop();  // drain: its completions hand messages to the processor
       return kExitUsage;
     }
     http_listening = Listening{"http", "http", http_config.host, http->port(), false};
@@ -664,6 +666,7 @@ int run_command(const RunOptions& options) {
     log::error("cannot write the ready file", {{"path", options.ready_file.string()}});
     stop_signals.cancel();
     abandon(runtime, listeners);
+    writer->stop();  // drain: its completions hand messages to the processor
     return kExitUsage;
   }
   log::info("engine running",
