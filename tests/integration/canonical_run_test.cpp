@@ -188,6 +188,70 @@ TEST_P(CanonicalRun, SampleConfigPutsTheCorpusIntoTheCanonicalTables) {
             count("SELECT COUNT(*) FROM journal WHERE message_type = 'ADT'"));
 }
 
+// A message the mapping cannot map is `errored` with the rule in its error (ACK AE with
+// on-processed) and leaves no row; once the mapping is fixed, `replay --errored` on a restarted
+// engine writes its rows.
+TEST_P(CanonicalRun, ErroredMappingIsFixedThenReplayed) {
+  const fs::path mapping = dir_ / "patients.yaml";
+  const std::string strict = R"(mapping: patients
+from: hl7v2
+messages: ['ADT^*']
+entities:
+  - as: patient
+    table: patients
+    key: [mrn]
+    columns:
+      mrn: {path: PID-3.1, required: true}
+      last_name: {path: PID-5.1, required: true}
+      first_name: {path: PID-5.2, required: true}
+)";
+  std::string relaxed = strict;
+  replace_all(relaxed, "first_name: {path: PID-5.2, required: true}",
+              "first_name: {path: PID-5.2, insert_default: \"\"}");
+  spit(mapping, strict);
+  const std::string config = "store: " + url_ +
+                             "\nsources:\n  adt-in:\n    type: mllp\n    listen: 127.0.0.1:0\n"
+                             "    ack_mode: on-processed\nroutes:\n  - name: adt into hims\n"
+                             "    map: " +
+                             mapping.string() + "\n";
+  const std::string newborn =
+      "MSH|^~\\&|ADT|HOSP|HIMS|HOSP|20240101120000||ADT^A04|NB-1|P|2.5.1\r"
+      "PID|1||NB100^^^HOSP^MR||BABYBOY\r";
+  {
+    RunningEngine engine(dir_, config);
+    ASSERT_TRUE(engine.ready());
+    adapters::MllpClientConfig c;
+    c.host = "127.0.0.1";
+    c.port = engine.port("adt-in");
+    c.ack_timeout = 20s;
+    auto client = adapters::MllpClient::create(c);
+    ASSERT_TRUE(client.ok());
+    auto ack = client->send(newborn);
+    ASSERT_TRUE(ack.ok()) << ack.error().message();
+    EXPECT_EQ(ack->code, "AE");
+    EXPECT_EQ(engine.stop(), 0) << engine.process().err();
+    EXPECT_EQ(engine.process().err().find("BABYBOY"), std::string::npos) << "no PHI in logs";
+  }
+  const store::Rows errored = query("SELECT error FROM journal WHERE state = 'errored'");
+  ASSERT_EQ(errored.size(), 1u);
+  EXPECT_NE(errored[0][0].value_or("").find("patient.first_name: PID-5.2 is empty"),
+            std::string::npos)
+      << errored[0][0].value_or("");
+  EXPECT_EQ(count("SELECT COUNT(*) FROM patients"), 0);
+
+  spit(mapping, relaxed);
+  RunningEngine engine(dir_, config);
+  ASSERT_TRUE(engine.ready());
+  const RunResult replay =
+      run_process({engine_binary().string(), "replay", "--errored", "--store", url_}, dir_);
+  EXPECT_EQ(replay.status, 0) << replay.out << replay.err;
+  ASSERT_TRUE(eventually(
+      [&] { return count("SELECT COUNT(*) FROM journal WHERE state = 'processed'") == 1; }, 30s))
+      << engine.process().err();
+  EXPECT_EQ(count("SELECT COUNT(*) FROM patients WHERE mrn = 'NB100' AND first_name = ''"), 1);
+  EXPECT_EQ(engine.stop(), 0) << engine.process().err();
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, CanonicalRun,
                          ::testing::Values(Backend::sqlite, Backend::postgres), backend_test_name);
 
