@@ -235,6 +235,13 @@ Status Processor::write_canonical(std::vector<Work>& batch, std::vector<RoutedMe
       return Error(CanonicalErrc::bad_mapping, "processor",
                    "the canonical schema could not be read at start");
     }
+    // Several mapped routes: all their rows or none (an outer savepoint around the writes).
+    const bool several = r.mapped.size() > 1;
+    if (several) {
+      if (Status s = store_->execute("SAVEPOINT hims_entry"); !s.ok()) return s;
+    }
+    CanonicalWriteStats entry;
+    bool refused = false;
     for (const MappedMessage& message : r.mapped) {
       auto w = writer_->write(*store_, message, batch[at[k]].id, now);
       if (!w.ok()) {
@@ -242,15 +249,29 @@ Status Processor::write_canonical(std::vector<Work>& batch, std::vector<RoutedMe
         r.outcome = {store::MessageState::errored, w.error().message()};
         r.items.clear();
         std::fill(r.queued.begin(), r.queued.end(), 0);
+        refused = true;
         break;
       }
-      written.created += w->created;
-      written.updated += w->updated;
-      written.merged += w->merged;
-      written.moved += w->moved;
-      written.kept += w->kept;
-      written.events += w->events;
+      entry.created += w->created;
+      entry.updated += w->updated;
+      entry.merged += w->merged;
+      entry.moved += w->moved;
+      entry.kept += w->kept;
+      entry.events += w->events;
     }
+    if (several && refused) {
+      if (Status s = store_->execute("ROLLBACK TO SAVEPOINT hims_entry"); !s.ok()) return s;
+    }
+    if (several) {
+      if (Status s = store_->execute("RELEASE SAVEPOINT hims_entry"); !s.ok()) return s;
+    }
+    if (refused) continue;
+    written.created += entry.created;
+    written.updated += entry.updated;
+    written.merged += entry.merged;
+    written.moved += entry.moved;
+    written.kept += entry.kept;
+    written.events += entry.events;
   }
   return {};
 }

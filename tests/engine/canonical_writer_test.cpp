@@ -498,6 +498,29 @@ entities:
   EXPECT_EQ(one("SELECT name FROM healthcare_providers"), "RAD");
 }
 
+TEST_P(CanonicalWriterTest, RefusalsDoNotQuoteValues) {
+  // An untyped birth date: PostgreSQL refuses the text and its message quotes it.
+  const Mapping m = mapping(R"(mapping: raw
+from: hl7v2
+messages: ['ADT^*']
+entities:
+  - as: patient
+    table: patients
+    key: [mrn]
+    columns:
+      mrn: {path: PID-3.1, required: true}
+      last_name: {path: PID-5.1, required: true}
+      first_name: {path: PID-5.2, required: true}
+      date_of_birth: PID-7
+      gender: PID-8
+)");
+  auto r = write(m, adt("PID|1||MRN1||DOE^JANE||SECRETDAY|SECRETSEX"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message().find("SECRET"), std::string::npos) << r.error().message();
+  EXPECT_NE(r.error().message().find("m.yaml:5 patient (patients)"), std::string::npos)
+      << r.error().message();
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, CanonicalWriterTest,
                          ::testing::Values(Backend::sqlite, Backend::postgres),
                          [](const ::testing::TestParamInfo<Backend>& param_info) {

@@ -464,6 +464,71 @@ entities:
   EXPECT_EQ(p->stats().canonical_rows, 1u);
 }
 
+// Two routes map one message: when the second route's row is refused, the first route's rows go
+// too (the message is errored and leaves nothing).
+TEST_P(ProcessorTest, SeveralMappedRoutesWriteAllTheirRowsOrNone) {
+  auto patients = load_mapping_text(R"(mapping: patients
+from: hl7v2
+messages: ['ORU^R01']
+entities:
+  - as: patient
+    table: patients
+    key: [mrn]
+    columns:
+      mrn: {path: PID-3.1, required: true}
+      last_name: {path: PID-5.1, required: true}
+      first_name: {path: PID-5.2, default: X}
+)",
+                                    "patients.yaml");
+  auto genders = load_mapping_text(R"(mapping: genders
+from: hl7v2
+messages: ['ORU^R01']
+entities:
+  - as: patient
+    table: patients
+    key: [mrn]
+    columns:
+      mrn: {path: PID-3.1, required: true}
+      last_name: {path: PID-5.1, required: true}
+      first_name: {path: PID-5.2, default: X}
+      gender: PID-8
+)",
+                                   "genders.yaml");
+  ASSERT_TRUE(patients.ok() && genders.ok());
+  RouteSpec first = route("patients", {"ORU^R01"}, {"archive"});
+  first.mapping = "patients.yaml";
+  RouteSpec second = route("genders", {"ORU^R01"}, {});
+  second.mapping = "genders.yaml";
+  ProcessorOptions options = quiet();
+  options.mappings = {*patients, *genders};
+  auto p = processor(std::move(options), true, make_router({first, second}));
+  ASSERT_NE(p, nullptr);
+  const std::string good =
+      "MSH|^~\\&|LAB|ACME|HIMS|HIMS|20240101||ORU^R01|C1|P|2.5\rPID|1||200||DOE^JANE|||female\r";
+  const std::string bad =
+      "MSH|^~\\&|LAB|ACME|HIMS|HIMS|20240101||ORU^R01|C2|P|2.5\rPID|1||201||ROE^RICK|||Q\r";
+  Outcomes o(2);
+  const JournalId a = append(good);
+  const JournalId b = append(bad);
+  p->submit(a, "lab", good, o.at(0));
+  p->submit(b, "lab", bad, o.at(1));
+  ASSERT_TRUE(o.wait(2));
+  ASSERT_TRUE(o.result(0).ok() && o.result(1).ok());
+  EXPECT_EQ(o.result(0)->state, MessageState::processed);
+  EXPECT_EQ(o.result(1)->state, MessageState::errored);
+  EXPECT_NE(o.result(1)->detail.find("genders.yaml"), std::string::npos) << o.result(1)->detail;
+  std::vector<std::string> mrns;
+  Status s = store_->transact([&]() -> Status {
+    auto r = store_->execute("SELECT mrn FROM patients ORDER BY mrn", {});
+    if (!r.ok()) return r.take_error();
+    for (const auto& row : *r) mrns.push_back(row[0].value_or(""));
+    return {};
+  });
+  ASSERT_TRUE(s.ok()) << s.error().message();
+  EXPECT_EQ(mrns, std::vector<std::string>{"200"});
+  EXPECT_EQ(queue("archive").size(), 1u);
+}
+
 TEST_P(ProcessorTest, CountsOutcomesInMetrics) {
   metrics::Registry registry;
   ProcessorOptions options = quiet();
