@@ -140,6 +140,17 @@ class Runner {
   // The segment a path names (message or loop anchor); false when the message has none.
   bool segment_of(const PathExpr& pe, std::size_t& index) const {
     if (pe.anchor == PathExpr::Anchor::message) {
+      if (pe.scoped) {  // the current group of the innermost segment loop that has one
+        for (int f = pe.frame; f >= 0; --f) {
+          const Frame& frame = frames_[static_cast<std::size_t>(f)];
+          if (!frame.segment_loop) continue;
+          const std::size_t i = next_segment(pe.path.segment, frame.scope_begin, frame.scope_end);
+          if (i < frame.scope_end) {
+            index = i;
+            return true;
+          }
+        }
+      }
       const std::uint32_t occ = pe.path.occurrence == Path::kAll ? 1 : pe.path.occurrence;
       auto seg = m_.find(pe.path.segment, occ);
       if (!seg) return false;

@@ -71,6 +71,17 @@ bool MappingCompiler::compile_path(const std::string& text, const YAML::Node& at
       }
     }
   }
+  // Another segment, inside a segment loop: looked up in the loops' groups first (apply).
+  if (out.anchor == PathExpr::Anchor::message && !explicit_occurrence &&
+      out.path.occurrence != hl7v2::Path::kAll) {
+    for (std::size_t i = frames_.size(); i-- > 0;) {
+      if (frames_[i].segment_loop) {
+        out.scoped = true;
+        out.frame = static_cast<std::uint8_t>(i);
+        break;
+      }
+    }
+  }
   return true;
 }
 

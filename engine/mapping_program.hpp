@@ -32,6 +32,10 @@ struct PathExpr {
   hl7v2::Path path;   // for `repetition`: only component and sub-component are set
   std::string text;   // as written, for errors
   bool many = false;  // [*]: only with join, or as a for_each
+  // A message-anchored path inside segment loops: the segment is looked up in the group of loop
+  // frame `frame` (its current segment up to its next occurrence), then of the enclosing segment
+  // loops, then in the whole message.
+  bool scoped = false;
 };
 
 struct CodeTable {

@@ -674,5 +674,30 @@ TEST(MappingApply, InsertDefaultMarksTheColumnInsertOnly) {
   EXPECT_NE(to_json(absent).find("\"insert_only\""), std::string::npos);
 }
 
+TEST(MappingApply, OtherSegmentsInsideALoopAreReadFromItsGroupFirst) {
+  const Mapping m = load(
+      "entities:\n  - as: g\n    table: t\n    key: [placer]\n    for_each: ORC\n"
+      "    columns:\n      placer: ORC-2\n      route: RXR-1\n      patient: PID-3.1\n"
+      "      first_rxr: RXR[1]-1\n"
+      "    entities:\n      - as: rx\n        table: t2\n        key: [code]\n"
+      "        for_each: RXE\n        columns:\n          code: RXE-2\n          route: RXR-1\n"
+      "          timing: TQ1-3\n");
+  MappedMessage out = apply_ok(m, msg({"PID|1||P1", "ORC|NW|O1", "TQ1|1||BID", "RXR|IV", "RXE||A1",
+                                       "RXR|PO", "ORC|NW|O2", "RXR|IM", "RXE||B2", "TQ1|1||TID"}));
+  ASSERT_EQ(out.rows.size(), 4u);
+  // The first ORC group: its own RXR; PID (in no group) from the message; an index: the message.
+  EXPECT_EQ(col(out, 0, "route").text, "IV");
+  EXPECT_EQ(col(out, 0, "patient").text, "P1");
+  EXPECT_EQ(col(out, 0, "first_rxr").text, "IV");
+  // Its RXE: the RXE's own RXR; TQ1 not in the RXE's group: the ORC's.
+  EXPECT_EQ(col(out, 1, "route").text, "PO");
+  EXPECT_EQ(col(out, 1, "timing").text, "BID");
+  // The second group: no RXR after its RXE: the ORC's; the RXE's own TQ1.
+  EXPECT_EQ(col(out, 2, "route").text, "IM");
+  EXPECT_EQ(col(out, 2, "first_rxr").text, "IV");
+  EXPECT_EQ(col(out, 3, "route").text, "IM");
+  EXPECT_EQ(col(out, 3, "timing").text, "TID");
+}
+
 }  // namespace
 }  // namespace hims::engine
