@@ -1,7 +1,8 @@
 // The processing stage (DESIGN.md 2 and 5.2): journal entries still `received` are parsed,
-// routed and committed together with their outbound queue items, one transaction per batch:
-// `processed` (queued for every destination of every matching route), `filtered` (no route
-// matched) or `errored` (the message cannot be processed; the detail says why).
+// routed and committed together with their outbound queue items and, for routes with a mapping,
+// their canonical rows (CanonicalWriter), one transaction per batch: `processed` (queued for
+// every destination and mapped by every mapping of the matching routes), `filtered` (no route
+// matched) or `errored` (the message cannot be processed or mapped; the detail says why).
 //
 // Work arrives two ways: in memory from the journal writer's completions (submit()), and from a
 // scan of the journal at start and every rescan_interval while idle, which picks up what a crash
