@@ -134,11 +134,23 @@ class CanonicalWrite {
         at_(iso_utc(at)) {}
 
   Result<CanonicalWriteStats> run() {
-    ids_.assign(message_.rows.size(), {});
-    events_.assign(message_.rows.size(), {});
+    const std::size_t n = message_.rows.size();
+    ids_.assign(n, {});
+    events_.assign(n, {});
     find_rewritten();
-    for (std::size_t i = 0; i < message_.rows.size(); ++i) {
+    prepared_.assign(n, {});
+    for (std::size_t i = 0; i < n; ++i) {
+      if (Status s = prepare(i, prepared_[i]); !s.ok()) return s.take_error();
+    }
+    for (std::size_t i = 0; i < n;) {
+      const std::size_t end = run_end(i);
+      if (end - i >= 2) {
+        if (Status s = insert_run(i, end); !s.ok()) return s.take_error();
+        i = end;
+        continue;
+      }
       if (Status s = row(i); !s.ok()) return s.take_error();
+      ++i;
     }
     if (Status s = insert_events(); !s.ok()) return s.take_error();
     return stats_;
@@ -202,36 +214,42 @@ class CanonicalWrite {
   // source_message_id and correlation_id: NULL without a journal entry (`map --store`).
   Param journal_param() const { return journal_id_ > 0 ? Param::of(journal_id_) : Param::null(); }
 
-  Status row(std::size_t index) {
+  // What writing row `index` needs, checked before anything of the message is written: its
+  // table, the columns it writes, its key values (no_key when it has none).
+  struct Prepared {
+    const CanonicalWriter::Table* table = nullptr;
+    const MappedValue* merged_into = nullptr;  // a patient merged into another (ADT A40)
+    Columns columns;                           // every present one, merged_into_id aside
+    Columns key_present;                       // key values present and not null, in key order
+    bool complete = false;  // every NOT NULL column without a default is there (insert first)
+  };
+
+  Status prepare(std::size_t index, Prepared& p) const {
     const MappedRow& r = message_.rows[index];
     auto table_it = w_.tables_.find(r.table);
     if (table_it == w_.tables_.end()) {
       return Error(CanonicalErrc::bad_mapping, where(r), "the store has no such table");
     }
-    const CanonicalWriter::Table& table = table_it->second;
-    const bool merge = r.table == "patients";
-    const MappedValue* merged_into = merge ? r.find("merged_into_id") : nullptr;
-    if (merged_into != nullptr && merged_into->kind != MappedValue::Kind::ref)
-      merged_into = nullptr;
-
-    // The columns written: every present one (merged_into_id goes through the merge below).
-    Columns columns;
-    for (const auto& c : r.columns) {
-      if (merged_into != nullptr && c.first == "merged_into_id") continue;
-      columns.push_back(&c);
-    }
-    // Key values: present and not null, in key order.
-    Columns key_present;
-    for (const std::string& k : r.key) {
-      for (const auto* c : columns) {
-        if (c->first == k && !is_null(c->second)) key_present.push_back(c);
+    p.table = &table_it->second;
+    if (r.table == "patients") {
+      p.merged_into = r.find("merged_into_id");
+      if (p.merged_into != nullptr && p.merged_into->kind != MappedValue::Kind::ref) {
+        p.merged_into = nullptr;
       }
     }
-    const bool keyed = r.key_any ? std::any_of(r.key_alternatives.begin(), r.key_alternatives.end(),
-                                               [&](const auto& alternative) {
-                                                 return complete_in(alternative, key_present);
-                                               })
-                                 : !key_present.empty();
+    for (const auto& c : r.columns) {
+      if (p.merged_into != nullptr && c.first == "merged_into_id") continue;
+      p.columns.push_back(&c);
+    }
+    for (const std::string& k : r.key) {
+      for (const auto* c : p.columns) {
+        if (c->first == k && !is_null(c->second)) p.key_present.push_back(c);
+      }
+    }
+    const bool keyed =
+        r.key_any ? std::any_of(r.key_alternatives.begin(), r.key_alternatives.end(),
+                                [&](const auto& alt) { return complete_in(alt, p.key_present); })
+                  : !p.key_present.empty();
     if (!keyed) {
       std::string names;
       for (const std::string& k : r.key) names.append(names.empty() ? "" : ", ").append(k);
@@ -240,6 +258,129 @@ class CanonicalWrite {
                                          : "the row has no value in its natural key (") +
                        names + ")");
     }
+    p.complete = std::all_of(
+        p.table->required.begin(), p.table->required.end(), [&](const std::string& needed) {
+          return std::any_of(p.columns.begin(), p.columns.end(),
+                             [&](const auto* c) { return c->first == needed; });
+        });
+    return {};
+  }
+
+  // Rows from `begin` on that one multi-row INSERT can take: the same table and columns (in the
+  // same order), each complete, not a merge, not written again later in the message, and none
+  // referring to a row of the run. Returns the end of the run.
+  std::size_t run_end(std::size_t begin) const {
+    const auto batchable = [&](std::size_t k) {
+      return prepared_[k].complete && prepared_[k].merged_into == nullptr && rewritten_[k].empty();
+    };
+    if (!batchable(begin)) return begin + 1;
+    const MappedRow& first = message_.rows[begin];
+    std::size_t end = begin + 1;
+    for (; end < message_.rows.size() && batchable(end); ++end) {
+      const MappedRow& r = message_.rows[end];
+      if (r.table != first.table || r.columns.size() != first.columns.size()) break;
+      bool same = true;
+      for (std::size_t c = 0; same && c < r.columns.size(); ++c) {
+        same = r.columns[c].first == first.columns[c].first &&
+               !(r.columns[c].second.kind == MappedValue::Kind::ref &&
+                 static_cast<std::size_t>(r.columns[c].second.integer) >= begin);
+      }
+      if (!same) break;
+    }
+    return end;
+  }
+
+  // Rows [begin, end) of one run: one INSERT ... ON CONFLICT DO NOTHING per 64 rows (padded to a
+  // power of two by repeating the last row, which then conflicts with itself: few statement
+  // texts); the rows it did not insert are stored already and go through the look-up.
+  Status insert_run(std::size_t begin, std::size_t end) {
+    const MappedRow& first = message_.rows[begin];
+    const CanonicalWriter::Table& table = *prepared_[begin].table;
+    const std::size_t width = 1 + first.columns.size() + (table.has_source_message_id ? 1 : 0);
+    const std::size_t per_statement =
+        std::max<std::size_t>(1, std::min<std::size_t>(64, 30000 / width));
+    std::string head = "INSERT INTO ";
+    quote(head, first.table);
+    head.append(" (\"id\"");
+    for (const auto& c : first.columns) {
+      head.append(", ");
+      quote(head, c.first);
+    }
+    if (table.has_source_message_id) head.append(", \"source_message_id\"");
+    head.append(") VALUES ");
+    std::vector<std::string> new_ids;
+    std::vector<std::string> texts;
+    std::vector<Param> params;
+    for (std::size_t at = begin; at < end; at += per_statement) {
+      const std::size_t real = std::min(per_statement, end - at);
+      std::size_t rows = 1;
+      while (rows < real) rows <<= 1;
+      new_ids.clear();
+      for (std::size_t k = 0; k < real; ++k) new_ids.push_back(w_.next_id());
+      texts.clear();
+      texts.reserve(rows * first.columns.size());
+      params.clear();
+      std::string sql = head;
+      for (std::size_t k = 0; k < rows; ++k) {
+        const std::size_t row = std::min(k, real - 1);
+        const MappedRow& r = message_.rows[at + row];
+        sql.append(k == 0 ? "(" : ", (");
+        params.push_back(Param::text(new_ids[row]));
+        placeholder(sql, params.size());
+        for (const auto& c : r.columns) {
+          params.push_back(param(c.second, texts));
+          sql.append(", ");
+          placeholder(sql, params.size());
+        }
+        if (table.has_source_message_id) {
+          params.push_back(journal_param());
+          sql.append(", ");
+          placeholder(sql, params.size());
+        }
+        sql.push_back(')');
+      }
+      sql.append(" ON CONFLICT DO NOTHING RETURNING \"id\"");
+      auto inserted = store_.execute(sql, params);
+      if (!inserted.ok()) return refused(first, inserted.error());
+      for (std::size_t k = 0; k < real; ++k) {
+        const std::size_t index = at + k;
+        const bool created = std::any_of(inserted->begin(), inserted->end(), [&](const auto& row) {
+          return row[0] && *row[0] == new_ids[k];
+        });
+        if (created) {
+          ids_[index] = new_ids[k];
+          ++stats_.created;
+          add_event(index, "created", {});
+          continue;
+        }
+        std::vector<std::string> own;
+        own.reserve(first.columns.size() + 4);
+        if (Status s = stored(index, own); !s.ok()) return s;
+      }
+    }
+    return {};
+  }
+
+  // Row `index`, which the insert did not take: the stored row it is (else a conflict on another
+  // unique column), updated.
+  Status stored(std::size_t index, std::vector<std::string>& texts) {
+    const Prepared& p = prepared_[index];
+    if (Status s = find(index, p.key_present, texts); !s.ok()) return s;
+    if (ids_[index].empty()) {
+      return Error(CanonicalErrc::conflict, where(message_.rows[index]),
+                   "no stored row has this natural key, yet the insert collided with a stored "
+                   "row on another unique column");
+    }
+    return update(index, *p.table, p.columns, texts, p.merged_into);
+  }
+
+  Status row(std::size_t index) {
+    const MappedRow& r = message_.rows[index];
+    const Prepared& prep = prepared_[index];
+    const CanonicalWriter::Table& table = *prep.table;
+    const MappedValue* merged_into = prep.merged_into;
+    const Columns& columns = prep.columns;
+    const Columns& key_present = prep.key_present;
 
     std::vector<std::string> texts;
     texts.reserve(columns.size() + 4);
@@ -249,12 +390,7 @@ class CanonicalWrite {
     // A row carrying every column an insert needs tries the insert first (one statement for a
     // new row); one that does not (a reference to a record other messages create: only its key)
     // looks the stored row up first, so the insert's NOT NULL check does not refuse it.
-    const bool complete =
-        std::all_of(table.required.begin(), table.required.end(), [&](const std::string& needed) {
-          return std::any_of(columns.begin(), columns.end(),
-                             [&](const auto* c) { return c->first == needed; });
-        });
-    if (!complete) {
+    if (!prep.complete) {
       if (Status s = find(index, key_present, texts); !s.ok()) return s;
       if (!ids_[index].empty()) return update(index, table, columns, texts, merged_into);
     }
@@ -290,14 +426,7 @@ class CanonicalWrite {
     }
 
     // 2. The stored row.
-    if (Status s = find(index, key_present, texts); !s.ok()) return s;
-    if (ids_[index].empty()) {
-      return Error(CanonicalErrc::conflict, where(r),
-                   "no stored row has this natural key, yet the insert collided with a stored "
-                   "row on another unique column");
-    }
-
-    return update(index, table, columns, texts, merged_into);
+    return stored(index, texts);
   }
 
   // A message may map one record twice (the same table and key values), with different values:
@@ -617,6 +746,7 @@ class CanonicalWrite {
   std::vector<std::string> ids_;                  // per row: its stored id
   std::vector<std::vector<std::string>> events_;  // per row: the ids of its events
   std::vector<std::string> used_;                 // the key columns find() matched on
+  std::vector<Prepared> prepared_;                // per row
   // Per row: the columns a later row of the same record writes (find_rewritten).
   std::vector<std::vector<std::string_view>> rewritten_;
   std::vector<Event> pending_;

@@ -521,6 +521,51 @@ entities:
       << r.error().message();
 }
 
+// Rows of one shape (the identifiers of a PID-3) go in one multi-row INSERT; those already stored
+// fall back to the look-up and are updated only where they differ.
+TEST_P(CanonicalWriterTest, RowsOfOneShapeAreInsertedTogetherAndStoredOnesUpdated) {
+  const Mapping m = mapping(R"(mapping: ids
+from: hl7v2
+messages: ['ADT^*']
+entities:
+  - as: patient
+    table: patients
+    key: [mrn]
+    columns:
+      mrn: {path: "PID-3[5=MR].1", required: true}
+      last_name: {path: PID-5.1, required: true}
+      first_name: {path: PID-5.2, required: true}
+  - as: identifier
+    table: patient_identifiers
+    for_each: "PID-3[*]"
+    key: [assigning_authority, identifier_type, value]
+    columns:
+      patient_id: {ref: patient, required: true}
+      value: {path: .1, required: true}
+      assigning_authority: {path: .4.1, default: ""}
+      identifier_type: {path: .5, default: ""}
+      assigning_facility: {path: .6.1, default: ""}
+)");
+  auto first = write(m, adt("PID|1||A1^^^H^MR^F1~A2^^^H^PI^F1||DOE^JANE"), 1);
+  ASSERT_TRUE(first.ok()) << first.error().message();
+  EXPECT_EQ(first->created, 3u);
+  auto second =
+      write(m, adt("PID|1||A1^^^H^MR^F2~A2^^^H^PI^F1~A3^^^H^PI^F1~A4^^^H^XX^F1||DOE^JANE"), 2);
+  ASSERT_TRUE(second.ok()) << second.error().message();
+  EXPECT_EQ(second->created, 2u);
+  EXPECT_EQ(second->updated, 1u);
+  EXPECT_EQ(second->unchanged, 2u);  // the patient and A2
+  EXPECT_EQ(second->events, 3u);
+  EXPECT_EQ(count("patient_identifiers"), 4);
+  EXPECT_EQ(one("SELECT assigning_facility FROM patient_identifiers WHERE value = 'A1'"), "F2");
+  EXPECT_EQ(count("domain_events", "correlation_id = 2 AND causation_id IS NULL"), 3)
+      << "the patient did not change: the identifiers' events have no cause in this message";
+  auto again =
+      write(m, adt("PID|1||A1^^^H^MR^F2~A2^^^H^PI^F1~A3^^^H^PI^F1~A4^^^H^XX^F1||DOE^JANE"), 3);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->created + again->updated + again->events, 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, CanonicalWriterTest,
                          ::testing::Values(Backend::sqlite, Backend::postgres),
                          [](const ::testing::TestParamInfo<Backend>& param_info) {
