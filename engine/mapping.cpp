@@ -168,6 +168,7 @@ std::vector<MappingTarget> Mapping::targets() const {
   std::vector<MappingTarget> out;
   out.reserve(program_->entities.size());
   for (const mapping_detail::Entity& en : program_->entities) {
+    if (en.group) continue;  // writes nothing
     MappingTarget& t = out.emplace_back();
     t.as = en.as;
     t.table = en.table;

@@ -438,6 +438,7 @@ class Runner {
   Status run_instance(std::uint32_t id) {
     const Entity& en = p_.entities[id];
     if (en.when && !holds(*en.when)) return {};
+    if (en.group) return run_list(en.children);  // no row: its loop scopes the nested ones
     // Built in place; nested entities (which append rows) run only once it is complete.
     const std::size_t index = out_.rows.size();
     MappedRow& row = out_.rows.emplace_back();

@@ -328,6 +328,9 @@ std::uint32_t MappingCompiler::load_entity(const YAML::Node& node, const std::st
   } else {
     missing("as", "is required: the instance name refs use (patient)");
   }
+  // A group: no table, key or columns; a for_each and nested entities. It makes no row: its
+  // loop scopes the nested entities (an ORC and what follows it).
+  en.group = !has("table") && !has("key") && !has("columns") && has("for_each") && has("entities");
   if (has("table")) {
     auto& [n, p] = keys["table"];
     if (auto t = text(n, p)) {
@@ -345,7 +348,11 @@ std::uint32_t MappingCompiler::load_entity(const YAML::Node& node, const std::st
       }
     }
   } else {
-    missing("table", "is required: the canonical table the rows go to");
+    if (!en.group) {
+      missing("table",
+              "is required: the canonical table the rows go to (an entity without table, key "
+              "and columns, with for_each and entities, is a group)");
+    }
   }
 
   // The loop's own path is in the enclosing context; everything else inside the loop.
@@ -386,7 +393,9 @@ std::uint32_t MappingCompiler::load_entity(const YAML::Node& node, const std::st
                    });
     }
   } else {
-    missing("columns", "is required: the row's columns and where their values come from");
+    if (!en.group) {
+      missing("columns", "is required: the row's columns and where their values come from");
+    }
   }
   if (has("key")) {
     auto& [key_node, key_path] = keys["key"];
@@ -439,7 +448,9 @@ std::uint32_t MappingCompiler::load_entity(const YAML::Node& node, const std::st
       }
     }
   } else {
-    missing("key", "is required: the natural key columns (the upsert's conflict target)");
+    if (!en.group) {
+      missing("key", "is required: the natural key columns (the upsert's conflict target)");
+    }
   }
   if (has("entities")) {
     auto& [n, p] = keys["entities"];
@@ -518,6 +529,11 @@ void MappingCompiler::resolve_refs() {
       continue;
     }
     const std::uint32_t target = it->second;
+    if (program_->entities[target].group) {
+      errors_.push_back({ConfigErrc::bad_value, r.at, r.key,
+                         "`" + r.name + "` is a group: it makes no row to refer to"});
+      continue;
+    }
     if (target == r.entity) {
       errors_.push_back({ConfigErrc::bad_value, r.at, r.key, "an entity cannot refer to itself"});
       continue;

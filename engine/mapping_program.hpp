@@ -97,7 +97,8 @@ struct Entity {
   std::string as;
   std::string table;
   std::vector<std::string> key;
-  bool key_any = false;                                    // `key: {any: [...]}`: alternative keys
+  bool group = false;    // no table, key or columns: a loop that makes no row
+  bool key_any = false;  // `key: {any: [...]}`: alternative keys
   std::vector<std::vector<std::string>> key_alternatives;  // key_any: each alternative's columns
   std::string rule;                                        // "file:line"
   Loop loop = Loop::none;

@@ -699,5 +699,23 @@ TEST(MappingApply, OtherSegmentsInsideALoopAreReadFromItsGroupFirst) {
   EXPECT_EQ(col(out, 3, "timing").text, "TID");
 }
 
+TEST(MappingApply, AGroupMakesNoRowAndScopesWhatIsNestedInIt) {
+  const Mapping m = load(
+      "entities:\n  - as: p\n    table: patients\n    key: [mrn]\n    columns: {mrn: PID-3.1}\n"
+      "  - as: order_group\n    for_each: ORC\n    entities:\n"
+      "      - as: o\n        table: lab_orders\n        key: [placer]\n        for_each: OBR\n"
+      "        columns:\n          placer: ORC-2\n          test: OBR-4\n"
+      "          patient_id: {ref: p}\n");
+  MappedMessage out = apply_ok(
+      m, msg({"PID|1||P1", "ORC|NW|A1", "OBR|1|||CBC", "ORC|NW|A2", "OBR|1|||LIP", "OBR|2|||BMP"}));
+  ASSERT_EQ(out.rows.size(), 4u);  // the patient and three orders; the group makes none
+  EXPECT_EQ(col(out, 1, "placer").text, "A1");
+  EXPECT_EQ(col(out, 2, "placer").text, "A2");
+  EXPECT_EQ(col(out, 3, "placer").text, "A2");
+  EXPECT_EQ(col(out, 3, "test").text, "BMP");
+  EXPECT_EQ(col(out, 3, "patient_id"), MappedValue::of_ref(0));
+  EXPECT_EQ(m.targets().size(), 2u);  // the group writes nothing
+}
+
 }  // namespace
 }  // namespace hims::engine

@@ -350,5 +350,23 @@ TEST(MappingLoad, ChecksInsertDefault) {
                ConfigErrc::bad_value, "entities[0].columns.b.insert_default", "");
 }
 
+TEST(MappingLoad, ChecksGroups) {
+  const std::string group =
+      "entities:\n  - as: g\n    for_each: ORC\n    entities:\n      - as: o\n"
+      "        table: lab_orders\n        key: [a]\n        columns: {a: ORC-2}\n";
+  EXPECT_TRUE(errors_of(kHeader + group).empty()) << all(errors_of(kHeader + group));
+  // Without a loop it is not a group: table, columns and key are missing.
+  const auto no_loop =
+      errors_of(std::string(kHeader) +
+                "entities:\n  - as: g\n    entities:\n      - as: o\n        table: lab_orders\n"
+                "        key: [a]\n        columns: {a: ORC-2}\n");
+  ASSERT_EQ(no_loop.size(), 3u) << all(no_loop);
+  EXPECT_EQ(no_loop[0].key, "entities[0].table");
+  EXPECT_NE(no_loop[0].detail.find("is a group"), std::string::npos) << all(no_loop);
+  // Nothing refers to a group.
+  expect_error(group + "  - as: x\n    table: t\n    key: [a]\n    columns: {a: {ref: g}}\n",
+               ConfigErrc::bad_value, "entities[1].columns.a.ref", "is a group");
+}
+
 }  // namespace
 }  // namespace hims::engine
