@@ -69,15 +69,6 @@ std::string iso_utc(store::TimePoint at) {
   return buf;
 }
 
-// A database message without the value it may quote: PostgreSQL names relations and constraints
-// as `relation "x"` but quotes a value after a colon (`invalid input syntax for type integer:
-// "..."`, `date/time field value out of range: "..."`); what follows `: "` is left out (PHI).
-std::string without_values(const std::string& message) {
-  const std::size_t at = message.find(": \"");
-  if (at == std::string::npos) return message;
-  return message.substr(0, at) + " (value left out)";
-}
-
 // A mapped timestamp ("...SS[.f+]Z") with exactly six fraction digits.
 std::string six_digit_fraction(std::string_view ts) {
   std::string out(ts.substr(0, 19));
@@ -171,8 +162,7 @@ class CanonicalWrite {
   }
 
   Error refused(const MappedRow& r, const Error& e) const {
-    return Error(CanonicalErrc::write_failed, where(r),
-                 "the store refused the row: " + without_values(e.detail()));
+    return Error(CanonicalErrc::write_failed, where(r), "the store refused the row: " + e.detail());
   }
 
   // The parameter of a value; its text lives in `texts` (reserved by the caller).
@@ -730,7 +720,7 @@ class CanonicalWrite {
       auto done = store_.execute(sql, params);
       if (!done.ok()) {
         return Error(CanonicalErrc::write_failed, "domain_events",
-                     "the store refused the events: " + without_values(done.error().detail()));
+                     "the store refused the events: " + done.error().detail());
       }
     }
     stats_.events += static_cast<std::uint32_t>(pending_.size());

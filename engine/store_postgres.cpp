@@ -19,11 +19,17 @@ namespace {
 constexpr pqxx::oid kByteaOid = 17;
 
 // The first line of a libpq/libpqxx message: the rest (DETAIL with key values, the query) may
-// carry message content, which must not reach logs.
+// carry message content, which must not reach logs. The first line names relations and
+// constraints as `relation "x"`, but quotes a value after a colon (`invalid input syntax for type
+// integer: "..."`, `date/time field value out of range: "..."`): that is left out too.
 std::string first_line(const char* what) {
   std::string text(what);
   const auto end = text.find('\n');
   if (end != std::string::npos) text.resize(end);
+  if (const auto value = text.find(": \""); value != std::string::npos) {
+    text.resize(value);
+    text.append(" (value left out)");
+  }
   return text;
 }
 
