@@ -607,15 +607,14 @@ class CanonicalWrite {
     quote(update, column);
     update.append(" = $2 RETURNING 1");
     const Param all[] = {Param::text(survivor), Param::text(merged)};
-    if (Status s = store_.execute("SAVEPOINT hims_move"); !s.ok()) return refused(r, s.error());
-    auto whole = store_.execute(update, all);
-    if (whole.ok()) {
-      moved += static_cast<std::uint32_t>(whole->size());
-      return released(r, "RELEASE SAVEPOINT hims_move");
-    }
-    if (Status s = store_.execute("ROLLBACK TO SAVEPOINT hims_move"); !s.ok()) {
-      return refused(r, s.error());
-    }
+    auto whole = store_.under_savepoint("hims_move", [&]() -> Status {
+      auto updated = store_.execute(update, all);
+      if (!updated.ok()) return updated.take_error();
+      moved += static_cast<std::uint32_t>(updated->size());
+      return {};
+    });
+    if (!whole.ok()) return refused(r, whole.error());
+    if (whole->ok()) return {};
     std::string select = "SELECT \"id\" FROM ";
     quote(select, table);
     select.append(" WHERE ");
@@ -631,25 +630,15 @@ class CanonicalWrite {
     by_id.append(" = $1 WHERE \"id\" = $2");
     for (const auto& row : *rows) {
       if (!row[0]) continue;
-      if (Status s = store_.execute("SAVEPOINT hims_move_row"); !s.ok())
-        return refused(r, s.error());
       const Param p[] = {Param::text(survivor), Param::text(*row[0])};
-      if (store_.execute(by_id, p).ok()) {
-        ++moved;
-        if (Status s = released(r, "RELEASE SAVEPOINT hims_move_row"); !s.ok()) return s;
-      } else {
-        ++kept;
-        if (Status s = store_.execute("ROLLBACK TO SAVEPOINT hims_move_row"); !s.ok()) {
-          return refused(r, s.error());
-        }
-        if (Status s = released(r, "RELEASE SAVEPOINT hims_move_row"); !s.ok()) return s;
-      }
+      auto one_row = store_.under_savepoint("hims_move_row", [&]() -> Status {
+        auto updated = store_.execute(by_id, p);
+        if (!updated.ok()) return updated.take_error();
+        return {};
+      });
+      if (!one_row.ok()) return refused(r, one_row.error());
+      ++(one_row->ok() ? moved : kept);
     }
-    return released(r, "RELEASE SAVEPOINT hims_move");
-  }
-
-  Status released(const MappedRow& r, std::string_view sql) {
-    if (Status s = store_.execute(sql); !s.ok()) return refused(r, s.error());
     return {};
   }
 
@@ -832,16 +821,16 @@ Result<CanonicalWriteStats> CanonicalWriter::write(store::Store& store,
                                                    const MappedMessage& message,
                                                    store::JournalId journal_id,
                                                    store::TimePoint at) {
-  if (Status s = store.execute("SAVEPOINT hims_message"); !s.ok()) return s.take_error();
-  auto written = CanonicalWrite(*this, store, message, journal_id, at).run();
-  if (!written.ok()) {
-    Status undo = store.execute("ROLLBACK TO SAVEPOINT hims_message");
-    if (undo.ok()) undo = store.execute("RELEASE SAVEPOINT hims_message");
-    if (!undo.ok()) return undo.take_error();  // the transaction itself is broken
-    return written;
-  }
-  if (Status s = store.execute("RELEASE SAVEPOINT hims_message"); !s.ok()) return s.take_error();
-  return written;
+  CanonicalWriteStats stats;
+  auto done = store.under_savepoint("hims_message", [&]() -> Status {
+    auto written = CanonicalWrite(*this, store, message, journal_id, at).run();
+    if (!written.ok()) return written.take_error();
+    stats = *written;
+    return {};
+  });
+  if (!done.ok()) return done.take_error();  // the transaction itself is broken
+  if (!done->ok()) return done->error();
+  return stats;
 }
 
 }  // namespace hims::engine

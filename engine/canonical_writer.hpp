@@ -47,6 +47,17 @@ struct CanonicalWriteStats {
   std::uint32_t moved = 0;   // rows moved to a surviving patient
   std::uint32_t kept = 0;    // rows left on the merged patient (the survivor had the same key)
   std::uint32_t events = 0;  // domain_events rows
+
+  CanonicalWriteStats& operator+=(const CanonicalWriteStats& o) {
+    created += o.created;
+    updated += o.updated;
+    unchanged += o.unchanged;
+    merged += o.merged;
+    moved += o.moved;
+    kept += o.kept;
+    events += o.events;
+    return *this;
+  }
 };
 
 class CanonicalWriter {

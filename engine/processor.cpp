@@ -236,42 +236,31 @@ Status Processor::write_canonical(std::vector<Work>& batch, std::vector<RoutedMe
                    "the canonical schema could not be read at start");
     }
     // Several mapped routes: all their rows or none (an outer savepoint around the writes).
-    const bool several = r.mapped.size() > 1;
-    if (several) {
-      if (Status s = store_->execute("SAVEPOINT hims_entry"); !s.ok()) return s;
-    }
     CanonicalWriteStats entry;
-    bool refused = false;
-    for (const MappedMessage& message : r.mapped) {
-      auto w = writer_->write(*store_, message, batch[at[k]].id, now);
-      if (!w.ok()) {
-        if (w.error().domain() == ErrorDomain::store) return w.take_error();
-        r.outcome = {store::MessageState::errored, w.error().message()};
-        r.items.clear();
-        std::fill(r.queued.begin(), r.queued.end(), 0);
-        refused = true;
-        break;
+    auto write_all = [&]() -> Status {
+      for (const MappedMessage& message : r.mapped) {
+        auto w = writer_->write(*store_, message, batch[at[k]].id, now);
+        if (!w.ok()) return w.take_error();
+        entry += *w;
       }
-      entry.created += w->created;
-      entry.updated += w->updated;
-      entry.merged += w->merged;
-      entry.moved += w->moved;
-      entry.kept += w->kept;
-      entry.events += w->events;
+      return {};
+    };
+    Status s;
+    if (r.mapped.size() > 1) {
+      auto outer = store_->under_savepoint("hims_entry", write_all);
+      if (!outer.ok()) return outer.take_error();
+      s = std::move(*outer);
+    } else {
+      s = write_all();
     }
-    if (several && refused) {
-      if (Status s = store_->execute("ROLLBACK TO SAVEPOINT hims_entry"); !s.ok()) return s;
+    if (!s.ok()) {
+      if (s.error().domain() == ErrorDomain::store) return s;  // the transaction is broken
+      r.outcome = {store::MessageState::errored, s.error().message()};
+      r.items.clear();
+      std::fill(r.queued.begin(), r.queued.end(), 0);
+      continue;
     }
-    if (several) {
-      if (Status s = store_->execute("RELEASE SAVEPOINT hims_entry"); !s.ok()) return s;
-    }
-    if (refused) continue;
-    written.created += entry.created;
-    written.updated += entry.updated;
-    written.merged += entry.merged;
-    written.moved += entry.moved;
-    written.kept += entry.kept;
-    written.events += entry.events;
+    written += entry;
   }
   return {};
 }

@@ -533,6 +533,17 @@ Status Store::execute(std::string_view sql) {
   return driver_->script(sql);
 }
 
+Result<Status> Store::under_savepoint(std::string_view name, const std::function<Status()>& body) {
+  const std::string savepoint(name);
+  if (Status s = execute("SAVEPOINT " + savepoint); !s.ok()) return s.take_error();
+  Status result = body();
+  if (!result.ok()) {
+    if (Status s = execute("ROLLBACK TO SAVEPOINT " + savepoint); !s.ok()) return s.take_error();
+  }
+  if (Status s = execute("RELEASE SAVEPOINT " + savepoint); !s.ok()) return s.take_error();
+  return result;
+}
+
 template <class T, class F>
 Result<T> Store::in_tx(F&& body) {
   if (depth_ > 0) {  // join the caller's transaction

@@ -248,6 +248,10 @@ class Store {
   Result<std::vector<std::vector<std::optional<std::string>>>> execute(
       std::string_view sql, std::span<const Param> params);
   Status execute(std::string_view sql);
+  // Runs `body` under the savepoint `name` of the open transaction. Ok, with the body's own
+  // status: when the body failed, what it wrote is undone and the transaction goes on. An error:
+  // the savepoint statements themselves failed (the transaction is broken; end it).
+  Result<Status> under_savepoint(std::string_view name, const std::function<Status()>& body);
 
   // Applies every migration not yet in schema_migrations, each in its own transaction.
   Status migrate();
