@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <deque>
 #include <optional>
 
 #include "engine/log.hpp"
@@ -29,7 +30,6 @@ namespace {
 
 using store::Dialect;
 using store::Param;
-using Rows = std::vector<std::vector<std::optional<std::string>>>;
 
 // Columns the writer fills itself; a mapping may not name them.
 constexpr std::string_view kOwnColumns[] = {"id", "created_at", "updated_at", "source_message_id",
@@ -134,14 +134,10 @@ class CanonicalWrite {
       if (Status s = prepare(i, prepared_[i]); !s.ok()) return s.take_error();
     }
     for (std::size_t i = 0; i < n;) {
-      const std::size_t end = run_end(i);
-      if (end - i >= 2) {
-        if (Status s = insert_run(i, end); !s.ok()) return s.take_error();
-        i = end;
-        continue;
-      }
-      if (Status s = row(i); !s.ok()) return s.take_error();
-      ++i;
+      const std::size_t end = run_end(i);  // rows of one shape share an INSERT
+      Status s = end - i > 1 ? insert(i, end) : row(i);
+      if (!s.ok()) return s.take_error();
+      i = end;
     }
     if (Status s = insert_events(); !s.ok()) return s.take_error();
     return stats_;
@@ -165,8 +161,8 @@ class CanonicalWrite {
     return Error(CanonicalErrc::write_failed, where(r), "the store refused the row: " + e.detail());
   }
 
-  // The parameter of a value; its text lives in `texts` (reserved by the caller).
-  Param param(const MappedValue& v, std::vector<std::string>& texts) {
+  // The parameter of a value (a text it makes lives in texts_ until the message is written).
+  Param param(const MappedValue& v) {
     switch (v.kind) {
       case MappedValue::Kind::null:
         return Param::null();
@@ -177,8 +173,7 @@ class CanonicalWrite {
         return Param::text(v.integer != 0 ? "true" : "false");
       case MappedValue::Kind::timestamp:
         if (dialect_ == Dialect::sqlite) {
-          texts.push_back(six_digit_fraction(v.text));
-          return Param::text(texts.back());
+          return Param::text(texts_.emplace_back(six_digit_fraction(v.text)));
         }
         return Param::text(v.text);
       case MappedValue::Kind::ref:
@@ -280,26 +275,38 @@ class CanonicalWrite {
     return end;
   }
 
-  // Rows [begin, end) of one run: one INSERT ... ON CONFLICT DO NOTHING per 64 rows (padded to a
-  // power of two by repeating the last row, which then conflicts with itself: few statement
-  // texts); the rows it did not insert are stored already and go through the look-up.
-  Status insert_run(std::size_t begin, std::size_t end) {
+  // A row that looks up first (it lacks a column an insert needs: a reference to a record other
+  // messages create, carrying only its key), else a run of one.
+  Status row(std::size_t index) {
+    const Prepared& p = prepared_[index];
+    if (!p.complete) {
+      if (Status s = find(index); !s.ok()) return s;
+      if (!ids_[index].empty()) return update(index);
+    }
+    return insert(index, index + 1);
+  }
+
+  // Rows [begin, end): one row, or a run of rows of one shape (run_end). One INSERT ... ON
+  // CONFLICT DO NOTHING RETURNING "id" per 64 rows (padded to a power of two by repeating the
+  // last row, which then conflicts with itself: few statement texts). A row returned is new; the
+  // others are stored already (or collide on another unique column) and take the look-up.
+  Status insert(std::size_t begin, std::size_t end) {
     const MappedRow& first = message_.rows[begin];
-    const CanonicalWriter::Table& table = *prepared_[begin].table;
-    const std::size_t width = 1 + first.columns.size() + (table.has_source_message_id ? 1 : 0);
+    const Prepared& shape = prepared_[begin];
+    const CanonicalWriter::Table& table = *shape.table;
+    const std::size_t width = 1 + shape.columns.size() + (table.has_source_message_id ? 1 : 0);
     const std::size_t per_statement =
         std::max<std::size_t>(1, std::min<std::size_t>(64, 30000 / width));
     std::string head = "INSERT INTO ";
     quote(head, first.table);
     head.append(" (\"id\"");
-    for (const auto& c : first.columns) {
+    for (const auto* c : shape.columns) {
       head.append(", ");
-      quote(head, c.first);
+      quote(head, c->first);
     }
     if (table.has_source_message_id) head.append(", \"source_message_id\"");
     head.append(") VALUES ");
     std::vector<std::string> new_ids;
-    std::vector<std::string> texts;
     std::vector<Param> params;
     for (std::size_t at = begin; at < end; at += per_statement) {
       const std::size_t real = std::min(per_statement, end - at);
@@ -307,18 +314,15 @@ class CanonicalWrite {
       while (rows < real) rows <<= 1;
       new_ids.clear();
       for (std::size_t k = 0; k < real; ++k) new_ids.push_back(w_.next_id());
-      texts.clear();
-      texts.reserve(rows * first.columns.size());
       params.clear();
       std::string sql = head;
       for (std::size_t k = 0; k < rows; ++k) {
         const std::size_t row = std::min(k, real - 1);
-        const MappedRow& r = message_.rows[at + row];
         sql.append(k == 0 ? "(" : ", (");
         params.push_back(Param::text(new_ids[row]));
         placeholder(sql, params.size());
-        for (const auto& c : r.columns) {
-          params.push_back(param(c.second, texts));
+        for (const auto* c : prepared_[at + row].columns) {
+          params.push_back(param(c->second));
           sql.append(", ");
           placeholder(sql, params.size());
         }
@@ -331,21 +335,22 @@ class CanonicalWrite {
       }
       sql.append(" ON CONFLICT DO NOTHING RETURNING \"id\"");
       auto inserted = store_.execute(sql, params);
-      if (!inserted.ok()) return refused(first, inserted.error());
+      if (!inserted.ok()) return refused(message_.rows[at], inserted.error());
       for (std::size_t k = 0; k < real; ++k) {
         const std::size_t index = at + k;
         const bool created = std::any_of(inserted->begin(), inserted->end(), [&](const auto& row) {
           return row[0] && *row[0] == new_ids[k];
         });
-        if (created) {
-          ids_[index] = new_ids[k];
-          ++stats_.created;
-          add_event(index, "created", {});
+        if (!created) {
+          if (Status s = stored(index); !s.ok()) return s;
           continue;
         }
-        std::vector<std::string> own;
-        own.reserve(first.columns.size() + 4);
-        if (Status s = stored(index, own); !s.ok()) return s;
+        ids_[index] = new_ids[k];
+        ++stats_.created;
+        add_event(index, "created", {});
+        if (const MappedValue* into = prepared_[index].merged_into; into != nullptr) {
+          if (Status s = merge_patient(index, *into); !s.ok()) return s;
+        }
       }
     }
     return {};
@@ -353,70 +358,14 @@ class CanonicalWrite {
 
   // Row `index`, which the insert did not take: the stored row it is (else a conflict on another
   // unique column), updated.
-  Status stored(std::size_t index, std::vector<std::string>& texts) {
-    const Prepared& p = prepared_[index];
-    if (Status s = find(index, p.key_present, texts); !s.ok()) return s;
+  Status stored(std::size_t index) {
+    if (Status s = find(index); !s.ok()) return s;
     if (ids_[index].empty()) {
       return Error(CanonicalErrc::conflict, where(message_.rows[index]),
                    "no stored row has this natural key, yet the insert collided with a stored "
                    "row on another unique column");
     }
-    return update(index, *p.table, p.columns, texts, p.merged_into);
-  }
-
-  Status row(std::size_t index) {
-    const MappedRow& r = message_.rows[index];
-    const Prepared& prep = prepared_[index];
-    const CanonicalWriter::Table& table = *prep.table;
-    const MappedValue* merged_into = prep.merged_into;
-    const Columns& columns = prep.columns;
-    const Columns& key_present = prep.key_present;
-
-    std::vector<std::string> texts;
-    texts.reserve(columns.size() + 4);
-    std::vector<Param> params;
-    const std::string new_id = w_.next_id();
-
-    // A row carrying every column an insert needs tries the insert first (one statement for a
-    // new row); one that does not (a reference to a record other messages create: only its key)
-    // looks the stored row up first, so the insert's NOT NULL check does not refuse it.
-    if (!prep.complete) {
-      if (Status s = find(index, key_present, texts); !s.ok()) return s;
-      if (!ids_[index].empty()) return update(index, table, columns, texts, merged_into);
-    }
-    // 1. Insert; a row already there with the key (or another unique value) makes it nothing.
-    texts.clear();  // (capacity kept: the views below stay valid)
-    std::string sql = "INSERT INTO ";
-    quote(sql, r.table);
-    sql.append(" (\"id\"");
-    params.push_back(Param::text(new_id));
-    std::string values = "($1";
-    for (const auto* c : columns) {
-      sql.append(", ");
-      quote(sql, c->first);
-      params.push_back(param(c->second, texts));
-      values.append(", ");
-      placeholder(values, params.size());
-    }
-    if (table.has_source_message_id) {
-      sql.append(", \"source_message_id\"");
-      params.push_back(journal_param());
-      values.append(", ");
-      placeholder(values, params.size());
-    }
-    sql.append(") VALUES ").append(values).append(") ON CONFLICT DO NOTHING RETURNING \"id\"");
-    auto inserted = store_.execute(sql, params);
-    if (!inserted.ok()) return refused(r, inserted.error());
-    if (!inserted->empty()) {
-      ids_[index] = new_id;
-      ++stats_.created;
-      add_event(index, "created", {});
-      if (merged_into != nullptr) return merge_patient(index, *merged_into);
-      return {};
-    }
-
-    // 2. The stored row.
-    return stored(index, texts);
+    return update(index);
   }
 
   // A message may map one record twice (the same table and key values), with different values:
@@ -439,81 +388,78 @@ class CanonicalWrite {
     }
   }
 
-  // The stored row of row `index`: by the whole key (absent parts matching NULL), or by the first
-  // alternative key that finds one. Sets ids_[index] (empty: none) and used_.
-  Status find(std::size_t index, const Columns& key_present, std::vector<std::string>& texts) {
+  // The stored row of row `index`: by its whole key (absent parts matching NULL), or by the first
+  // alternative key whose columns all have values and that finds one. Sets ids_[index] (empty:
+  // none) and used_ (the key columns it was found by).
+  Status find(std::size_t index) {
     const MappedRow& r = message_.rows[index];
-    used_.clear();
-    if (r.key_any) {
-      for (const std::vector<std::string>& alternative : r.key_alternatives) {
-        if (!complete_in(alternative, key_present)) continue;
-        std::string select = "SELECT \"id\" FROM ";
-        quote(select, r.table);
-        select.append(" WHERE ");
-        std::vector<Param> key_params;
-        texts.clear();
-        for (const std::string& k : alternative) {
-          const auto c = std::find_if(key_present.begin(), key_present.end(),
-                                      [&](const auto* kc) { return kc->first == k; });
-          if (!key_params.empty()) select.append(" AND ");
-          quote(select, k);
-          key_params.push_back(param((*c)->second, texts));
-          select.append(" = ");
-          placeholder(select, key_params.size());
-        }
-        auto found = store_.execute(select, key_params);
-        if (!found.ok()) return refused(r, found.error());
-        if (!found->empty() && (*found)[0][0]) {
-          ids_[index] = *(*found)[0][0];
-          used_ = alternative;
-          break;
-        }
-      }
-    } else {
+    const Columns& present = prepared_[index].key_present;
+    auto value_of = [&](const std::string& k) -> const Column* {
+      const auto c = std::find_if(present.begin(), present.end(),
+                                  [&](const Column* kc) { return kc->first == k; });
+      return c == present.end() ? nullptr : *c;
+    };
+    // One look-up by the columns of `key`; false when it found nothing.
+    auto look_up = [&](const std::vector<std::string>& key) -> Result<bool> {
       std::string select = "SELECT \"id\" FROM ";
       quote(select, r.table);
       select.append(" WHERE ");
-      std::vector<Param> key_params;
-      texts.clear();
-      for (std::size_t k = 0; k < r.key.size(); ++k) {
+      std::vector<Param> params;
+      std::vector<std::string> used;
+      for (std::size_t k = 0; k < key.size(); ++k) {
         if (k > 0) select.append(" AND ");
-        quote(select, r.key[k]);
-        const auto c = std::find_if(key_present.begin(), key_present.end(),
-                                    [&](const auto* kc) { return kc->first == r.key[k]; });
-        if (c == key_present.end()) {
+        quote(select, key[k]);
+        const Column* c = value_of(key[k]);
+        if (c == nullptr) {
           select.append(" IS NULL");
           continue;
         }
-        key_params.push_back(param((*c)->second, texts));
+        params.push_back(param(c->second));
         select.append(" = ");
-        placeholder(select, key_params.size());
-        used_.push_back(r.key[k]);
+        placeholder(select, params.size());
+        used.push_back(key[k]);
       }
-      auto found = store_.execute(select, key_params);
+      auto found = store_.execute(select, params);
       if (!found.ok()) return refused(r, found.error());
-      if (!found->empty() && (*found)[0][0]) ids_[index] = *(*found)[0][0];
+      if (found->empty() || !(*found)[0][0]) return false;
+      ids_[index] = *(*found)[0][0];
+      used_ = std::move(used);
+      return true;
+    };
+    used_.clear();
+    if (!r.key_any) {
+      auto found = look_up({r.key.begin(), r.key.end()});
+      if (!found.ok()) return found.take_error();
+      return {};
+    }
+    for (const std::vector<std::string>& alternative : r.key_alternatives) {
+      if (!complete_in(alternative, present)) continue;
+      auto found = look_up(alternative);
+      if (!found.ok()) return found.take_error();
+      if (*found) break;
     }
     return {};
   }
 
   // Row `index` is stored (ids_[index]): its present columns that differ are updated, except the
-  // key columns it was found by (equal) and those only for a new row.
-  Status update(std::size_t index, const CanonicalWriter::Table& table, const Columns& columns,
-                std::vector<std::string>& texts, const MappedValue* merged_into) {
+  // key columns it was found by (equal), those only for a new row and those a later row of the
+  // same record writes; then a merge (patients) is recorded.
+  Status update(std::size_t index) {
     const MappedRow& r = message_.rows[index];
+    const Prepared& p = prepared_[index];
+    const auto& later = rewritten_[index];
+    auto left_out = [&](std::string_view name) {
+      const auto in = [&](const auto& list) {
+        return std::find(list.begin(), list.end(), name) != list.end();
+      };
+      return in(used_) || in(r.insert_only) || in(later);
+    };
     std::string set;
     std::string differs;
     std::vector<Param> params;
-    texts.clear();
-    texts.reserve(columns.size() + 4);
-    for (const auto* c : columns) {
-      if (std::find(used_.begin(), used_.end(), c->first) != used_.end()) continue;
-      if (std::find(r.insert_only.begin(), r.insert_only.end(), c->first) != r.insert_only.end()) {
-        continue;
-      }
-      const auto& later = rewritten_[index];
-      if (std::find(later.begin(), later.end(), c->first) != later.end()) continue;
-      params.push_back(param(c->second, texts));
+    for (const auto* c : p.columns) {
+      if (left_out(c->first)) continue;
+      params.push_back(param(c->second));
       if (!set.empty()) set.append(", ");
       quote(set, c->first);
       set.append(" = ");
@@ -529,12 +475,12 @@ class CanonicalWrite {
       std::string sql = "UPDATE ";
       quote(sql, r.table);
       sql.append(" SET ").append(set);
-      if (table.has_source_message_id) {
+      if (p.table->has_source_message_id) {
         params.push_back(journal_param());
         sql.append(", \"source_message_id\" = ");
         placeholder(sql, params.size());
       }
-      if (table.has_updated_at) {
+      if (p.table->has_updated_at) {
         params.push_back(Param::text(at_));
         sql.append(", \"updated_at\" = ");
         placeholder(sql, params.size());
@@ -552,7 +498,7 @@ class CanonicalWrite {
         add_event(index, "updated", {});
       }
     }
-    if (merged_into != nullptr) return merge_patient(index, *merged_into);
+    if (p.merged_into != nullptr) return merge_patient(index, *p.merged_into);
     return {};
   }
 
@@ -729,6 +675,7 @@ class CanonicalWrite {
   // Per row: the columns a later row of the same record writes (find_rewritten).
   std::vector<std::vector<std::string_view>> rewritten_;
   std::vector<Event> pending_;
+  std::deque<std::string> texts_;  // the texts param() made: stable while statements use them
   CanonicalWriteStats stats_;
 };
 
