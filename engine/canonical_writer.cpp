@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <deque>
 #include <optional>
 
@@ -46,27 +45,6 @@ void quote(std::string& sql, std::string_view name) {
 void placeholder(std::string& sql, std::size_t n) {
   sql.push_back('$');
   sql.append(std::to_string(n));
-}
-
-// "YYYY-MM-DDTHH:MM:SS.ffffffZ": the canonical tables' timestamp text (always six digits on
-// SQLite, so text order is time order; PostgreSQL parses it).
-std::string iso_utc(store::TimePoint at) {
-  const auto us =
-      std::chrono::duration_cast<std::chrono::microseconds>(at.time_since_epoch()).count();
-  std::int64_t seconds = us / 1'000'000;
-  std::int64_t fraction = us % 1'000'000;
-  if (fraction < 0) {
-    fraction += 1'000'000;
-    --seconds;
-  }
-  const std::time_t t = static_cast<std::time_t>(seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(fraction));
-  return buf;
 }
 
 // A mapped timestamp ("...SS[.f+]Z") with exactly six fraction digits.
@@ -122,7 +100,8 @@ class CanonicalWrite {
         message_(message),
         journal_id_(journal_id),
         dialect_(store.dialect()),
-        at_(iso_utc(at)) {}
+        // Six fraction digits always: on SQLite, text order is time order.
+        at_(utc_timestamp_text(std::chrono::floor<std::chrono::microseconds>(at), true)) {}
 
   Result<CanonicalWriteStats> run() {
     const std::size_t n = message_.rows.size();

@@ -4,6 +4,7 @@
 // const and safe to call from many threads at once. The language: docs/mappings.md.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -85,6 +86,11 @@ struct MappedMessage {
   std::vector<MappedRow> rows;
   std::shared_ptr<const void> owner;  // the mapping's compiled program: keeps the views valid
 };
+
+// The canonical timestamp text of a UTC time: YYYY-MM-DDTHH:MM:SS[.ffffff]Z (six fraction digits
+// when asked). Mapped timestamps and the canonical writer's own times are written with it.
+std::string utc_timestamp_text(std::chrono::sys_time<std::chrono::microseconds> t,
+                               bool with_fraction);
 
 // JSON for `hims-engine map`: {"mapping": ..., "rows": [{"id": "patient#0", "table", "as",
 // "key", "rule", "columns": {...}}]}; a ref is {"ref": "<as>#<n>"} (the n-th row of that as,

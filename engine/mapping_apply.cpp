@@ -630,27 +630,9 @@ std::string convert(std::string_view text, ValueType type, int default_offset_mi
       if (!ts) {
         return "is not an HL7 date/time (YYYYMMDD[HHMM[SS[.S+]]][+/-ZZZZ]): " + ts.error().detail();
       }
-      using namespace std::chrono;
-      const auto t = ts->to_sys_time(default_offset_minutes);
-      const auto day = floor<days>(t);
-      const year_month_day ymd{day};
-      const hh_mm_ss<microseconds> tod{t - day};
-      std::string s;
-      s.reserve(28);
-      append_date(s, static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                  static_cast<unsigned>(ymd.day()));
-      s.push_back('T');
-      append_digits(s, static_cast<unsigned>(tod.hours().count()), 2);
-      s.push_back(':');
-      append_digits(s, static_cast<unsigned>(tod.minutes().count()), 2);
-      s.push_back(':');
-      append_digits(s, static_cast<unsigned>(tod.seconds().count()), 2);
-      if (ts->fraction_digits > 0) {
-        s.push_back('.');
-        append_digits(s, static_cast<unsigned>(tod.subseconds().count()), 6);
-      }
-      s.push_back('Z');
-      out = MappedValue::of(MappedValue::Kind::timestamp, std::move(s));
+      out = MappedValue::of(MappedValue::Kind::timestamp,
+                            hims::engine::utc_timestamp_text(
+                                ts->to_sys_time(default_offset_minutes), ts->fraction_digits > 0));
       return {};
     }
     case ValueType::json:
@@ -672,3 +654,31 @@ Result<MappedMessage> apply_program(const std::shared_ptr<const Program>& progra
 }
 
 }  // namespace hims::engine::mapping_detail
+
+namespace hims::engine {
+
+std::string utc_timestamp_text(std::chrono::sys_time<std::chrono::microseconds> t,
+                               bool with_fraction) {
+  using namespace std::chrono;
+  const auto day = floor<days>(t);
+  const year_month_day ymd{day};
+  const hh_mm_ss<microseconds> tod{t - day};
+  std::string s;
+  s.reserve(28);
+  mapping_detail::append_date(s, static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                              static_cast<unsigned>(ymd.day()));
+  s.push_back('T');
+  mapping_detail::append_digits(s, static_cast<unsigned>(tod.hours().count()), 2);
+  s.push_back(':');
+  mapping_detail::append_digits(s, static_cast<unsigned>(tod.minutes().count()), 2);
+  s.push_back(':');
+  mapping_detail::append_digits(s, static_cast<unsigned>(tod.seconds().count()), 2);
+  if (with_fraction) {
+    s.push_back('.');
+    mapping_detail::append_digits(s, static_cast<unsigned>(tod.subseconds().count()), 6);
+  }
+  s.push_back('Z');
+  return s;
+}
+
+}  // namespace hims::engine
