@@ -171,6 +171,33 @@ void answer_not_stored(const SourceContext& ctx, PendingAck& p, const Error& err
                error.message());
 }
 
+// The first steps of an accepted message's completion: not stored -> AE; the receipt logged; a
+// duplicate (DESIGN 5a) gets the same answer again (same bytes, same verdict) and is not
+// processed twice. True when the message is answered here.
+bool answered_before_processing(const SourceContext& ctx, PendingAck& p,
+                                const Result<JournalReceipt>& receipt) {
+  if (!receipt.ok()) {
+    answer_not_stored(ctx, p, receipt.error());
+    return true;
+  }
+  log_answer(p, *receipt);
+  if (!receipt->duplicate_of) return false;
+  ctx.metrics.duplicates.inc();
+  send_ack(ctx, p, p.ack.ack);
+  return true;
+}
+
+// The answer once the message's outcome is known: AE/CE for an errored message with
+// on-processed, the ACK otherwise.
+void answer_outcome(const SourceContext& ctx, PendingAck& p, const ProcessOutcome& outcome) {
+  if (outcome.state == store::MessageState::errored && ctx.ack_mode == AckMode::on_processed) {
+    answer_error(ctx, p, "the message could not be processed: " + outcome.detail, "message errored",
+                 outcome.detail);
+    return;
+  }
+  send_ack(ctx, p, p.ack.ack);
+}
+
 // A message taking a route with a mapping: journaled `received`, then processed by the processor
 // (mapping, canonical rows, state and queue items in its transaction). With on-commit the ACK
 // goes once it is journaled; with on-processed once the processor committed its outcome (AE/CE
@@ -180,16 +207,7 @@ void submit_for_processing(const std::shared_ptr<const SourceContext>& ctx, Jour
                            const std::shared_ptr<PendingAck>& pending) {
   Status submitted = writer.submit(std::move(entry), [ctx,
                                                       pending](Result<JournalReceipt> receipt) {
-    if (!receipt.ok()) {
-      answer_not_stored(*ctx, *pending, receipt.error());
-      return;
-    }
-    log_answer(*pending, *receipt);
-    if (receipt->duplicate_of) {
-      ctx->metrics.duplicates.inc();
-      send_ack(*ctx, *pending, pending->ack.ack);
-      return;
-    }
+    if (answered_before_processing(*ctx, *pending, receipt)) return;
     const bool on_processed = ctx->ack_mode == AckMode::on_processed;
     ProcessCompletion done;
     if (on_processed) {
@@ -199,12 +217,9 @@ void submit_for_processing(const std::shared_ptr<const SourceContext>& ctx, Jour
                        "the message is stored but could not be processed yet; it will be "
                        "retried",
                        "processing failed", outcome.error().message());
-        } else if (outcome->state == store::MessageState::errored) {
-          answer_error(*ctx, *pending, "the message could not be processed: " + outcome->detail,
-                       "message errored", outcome->detail);
-        } else {
-          send_ack(*ctx, *pending, pending->ack.ack);
+          return;
         }
+        answer_outcome(*ctx, *pending, *outcome);
       };
     }
     ctx->processor->submit(receipt->id, pending->source, std::move(receipt->raw), std::move(done));
@@ -286,33 +301,16 @@ adapters::MllpHandler make_handler(std::shared_ptr<const SourceContext> ctx,
     Status submitted = writer.submit(
         std::move(entry), std::move(processing),
         [ctx, pending, routed](Result<JournalReceipt> receipt) {
-          if (!receipt.ok()) {
-            answer_not_stored(*ctx, *pending, receipt.error());
-            return;
-          }
-          log_answer(*pending, *receipt);
-          // A duplicate (DESIGN 5a) gets the same answer again (same bytes, same verdict) and is
-          // not processed twice.
-          if (receipt->duplicate_of) {
-            ctx->metrics.duplicates.inc();
-            send_ack(*ctx, *pending, pending->ack.ack);
-            return;
-          }
+          if (answered_before_processing(*ctx, *pending, receipt)) return;
           ctx->processing->count(*routed);
-          const bool errored = routed->outcome.state == store::MessageState::errored;
-          if (errored && ctx->ack_mode == AckMode::on_processed) {
-            answer_error(*ctx, *pending,
-                         "the message could not be processed: " + routed->outcome.detail,
-                         "message errored", routed->outcome.detail);
-            return;
-          }
-          if (errored) {
+          if (routed->outcome.state == store::MessageState::errored &&
+              ctx->ack_mode != AckMode::on_processed) {
             log::warn("message errored", {{"source", pending->source},
                                           {"control_id", pending->ack.control_id},
                                           {"journal_id", static_cast<std::int64_t>(receipt->id)},
                                           {"error", routed->outcome.detail}});
           }
-          send_ack(*ctx, *pending, pending->ack.ack);
+          answer_outcome(*ctx, *pending, routed->outcome);
         });
     if (!submitted.ok()) answer_not_stored(*ctx, *pending, submitted.error());
   };
@@ -522,18 +520,12 @@ int run_command(const RunOptions& options) {
     return kExitUsage;
   }
   auto router = std::make_shared<const Router>(std::move(*built.router));
-  // The routes' mappings (the loader read them once already; a file changed since fails here).
+  // The routes' mappings, as the loader compiled them.
   RouteMappings mappings(config.routes.size());
   std::vector<bool> route_maps(config.routes.size(), false);
   for (std::size_t r = 0; r < config.routes.size(); ++r) {
-    if (config.routes[r].mapping.empty()) continue;
-    auto mapping = load_mapping(config.routes[r].mapping);
-    if (!mapping.ok()) {
-      log::error("mapping cannot be loaded",
-                 {{"route", config.routes[r].name}, {"error", mapping.error().message()}});
-      return kExitUsage;
-    }
-    mappings[r] = std::move(*mapping);
+    if (!config.routes[r].compiled_mapping) continue;
+    mappings[r] = *config.routes[r].compiled_mapping;
     route_maps[r] = true;
   }
 
