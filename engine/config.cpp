@@ -1322,7 +1322,10 @@ class Loader {
     const std::filesystem::path file = file_path(value);
     route.mapping = file.string();
     MappingLoad loaded = read_mapping(file);
-    if (loaded.ok()) return;
+    if (loaded.ok()) {
+      route.compiled_mapping = std::make_shared<const Mapping>(std::move(*loaded.mapping));
+      return;
+    }
     if (loaded.errors.size() == 1 && loaded.errors[0].code == ConfigErrc::unreadable &&
         loaded.errors[0].where.line == 0) {
       add(ConfigErrc::unreadable, node, path, "cannot read mapping file '" + file.string() + "'");

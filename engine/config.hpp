@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -240,6 +241,8 @@ struct DestinationConfig {
 // What the loader fills in for a route (YAML shape: docs/routes.md); Router::build checks it.
 // Strings as written, so that every mistake (an unknown operator, a pattern that cannot match)
 // is reported by Router::build with the route and key.
+class Mapping;  // engine/mapping.hpp
+
 struct ConditionSpec {
   std::string path;                  // "PID-3[*].5"
   std::string op;                    // equals, not_equals, in, not_in, exists, not_exists,
@@ -259,6 +262,8 @@ struct RouteSpec {
   // YAML `map`: a mapping file (docs/mappings.md), relative to the config file's folder; the
   // message's canonical rows are written with its processing. Empty: the route maps nothing.
   std::string mapping{};
+  // The mapping file as the loader compiled it (set when it loaded without problems).
+  std::shared_ptr<const Mapping> compiled_mapping{};
 };
 
 struct Config {

@@ -44,9 +44,9 @@ void check_mappings(LoadedConfig& loaded) {
   std::optional<CanonicalWriter> writer;
   std::unique_ptr<store::Store> schema;
   for (std::size_t r = 0; r < routes.size(); ++r) {
-    if (routes[r].mapping.empty()) continue;
-    auto mapping = load_mapping(routes[r].mapping);
-    if (!mapping.ok()) continue;  // reported by the loader
+    // Only mappings that loaded (the loader reported the problems of the others).
+    const std::shared_ptr<const Mapping>& mapping = routes[r].compiled_mapping;
+    if (!mapping) continue;
     const std::string key = "routes[" + std::to_string(r) + "].map";
     auto add = [&](std::string problem) {
       auto it = loaded.locations.find(key);
