@@ -139,20 +139,8 @@ class CanonicalWriterTest : public ::testing::TestWithParam<Backend> {
     return out;
   }
 
-  Rows query(const std::string& sql) {
-    Rows rows;
-    Status s = store_->transact([&]() -> Status {
-      auto r = store_->execute(sql, {});
-      if (!r.ok()) return r.take_error();
-      rows = std::move(*r);
-      return {};
-    });
-    EXPECT_TRUE(s.ok()) << sql << ": " << s.error().message();
-    return rows;
-  }
-
   std::string one(const std::string& sql) {
-    const Rows rows = query(sql);
+    const Rows rows = test::query(*store_, sql);
     if (rows.size() != 1 || rows[0].empty()) {
       ADD_FAILURE() << sql << ": " << rows.size() << " rows";
       return {};
@@ -161,8 +149,8 @@ class CanonicalWriterTest : public ::testing::TestWithParam<Backend> {
   }
 
   std::int64_t count(const std::string& table, const std::string& where = "") {
-    return std::stoll(
-        one("SELECT COUNT(*) FROM " + table + (where.empty() ? "" : " WHERE " + where)));
+    return test::count(*store_,
+                       "SELECT COUNT(*) FROM " + table + (where.empty() ? "" : " WHERE " + where));
   }
 
   std::unique_ptr<test::ThrowawayStore> place_;

@@ -445,19 +445,9 @@ entities:
       << o.result(2)->detail;
   EXPECT_EQ(entry(c)->error, o.result(2)->detail);
   EXPECT_EQ(queue("archive").size(), 1u);  // only the processed one
-  std::int64_t patients = -1, events = -1;
-  Status s = store_->transact([&]() -> Status {
-    auto r = store_->execute(
-        "SELECT (SELECT COUNT(*) FROM patients), (SELECT COUNT(*) FROM "
-        "domain_events WHERE correlation_id = " +
-            std::to_string(a) + ")",
-        {});
-    if (!r.ok()) return r.take_error();
-    patients = std::stoll(*(*r)[0][0]);
-    events = std::stoll(*(*r)[0][1]);
-    return {};
-  });
-  ASSERT_TRUE(s.ok()) << s.error().message();
+  const std::int64_t patients = test::count(*store_, "SELECT COUNT(*) FROM patients");
+  const std::int64_t events = test::count(
+      *store_, "SELECT COUNT(*) FROM domain_events WHERE correlation_id = " + std::to_string(a));
   EXPECT_EQ(patients, 1);
   EXPECT_EQ(events, 1);
   p->stop();
@@ -518,13 +508,9 @@ entities:
   EXPECT_EQ(o.result(1)->state, MessageState::errored);
   EXPECT_NE(o.result(1)->detail.find("genders.yaml"), std::string::npos) << o.result(1)->detail;
   std::vector<std::string> mrns;
-  Status s = store_->transact([&]() -> Status {
-    auto r = store_->execute("SELECT mrn FROM patients ORDER BY mrn", {});
-    if (!r.ok()) return r.take_error();
-    for (const auto& row : *r) mrns.push_back(row[0].value_or(""));
-    return {};
-  });
-  ASSERT_TRUE(s.ok()) << s.error().message();
+  for (const auto& row : test::query(*store_, "SELECT mrn FROM patients ORDER BY mrn")) {
+    mrns.push_back(row[0].value_or(""));
+  }
   EXPECT_EQ(mrns, std::vector<std::string>{"200"});
   EXPECT_EQ(queue("archive").size(), 1u);
 }

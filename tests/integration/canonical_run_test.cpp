@@ -85,16 +85,7 @@ class CanonicalRun : public BackendRun {
     o.migrate = false;
     auto s = store::open_store(url_, o);
     EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message());
-    store::Rows rows;
-    if (!s.ok()) return rows;
-    Status st = (*s)->transact([&]() -> Status {
-      auto r = (*s)->execute(sql, {});
-      if (!r.ok()) return r.take_error();
-      rows = std::move(*r);
-      return {};
-    });
-    EXPECT_TRUE(st.ok()) << sql << ": " << (st.ok() ? "" : st.error().message());
-    return rows;
+    return s.ok() ? test::query(**s, sql) : store::Rows{};
   }
 
   std::int64_t count(const std::string& sql) const {

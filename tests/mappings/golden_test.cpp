@@ -159,21 +159,9 @@ class GoldenStoreTest : public ::testing::TestWithParam<Backend> {
     return out;
   }
 
-  Rows query(const std::string& sql, const std::vector<store::Param>& params = {}) {
-    Rows rows;
-    Status s = store_->transact([&]() -> Status {
-      auto r = store_->execute(sql, params);
-      if (!r.ok()) return r.take_error();
-      rows = std::move(*r);
-      return {};
-    });
-    EXPECT_TRUE(s.ok()) << sql << ": " << s.error().message();
-    return rows;
-  }
-
+  Rows query(const std::string& sql) { return test::query(*store_, sql); }
   std::int64_t count(const std::string& sql, const std::vector<store::Param>& params = {}) {
-    const Rows rows = query(sql, params);
-    return rows.empty() || !rows[0][0] ? -1 : std::stoll(*rows[0][0]);
+    return test::count(*store_, sql, params);
   }
 
   // Rows in every canonical table, and events.

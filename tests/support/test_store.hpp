@@ -1,22 +1,27 @@
 // A throwaway store for one test: a SQLite file in a fresh temp folder, or a fresh PostgreSQL
 // database on the server HIMS_TEST_POSTGRES_URL names (scripts/test.sh starts one). Both are
 // removed when the object goes. Header-only so only tests that use PostgreSQL link libpqxx. Also
-// journal_entry(), the inbound entry the store and journal writer tests submit.
+// journal_entry(), the inbound entry the store and journal writer tests submit, and query() /
+// count(), one statement in its own transaction.
 // Test-only; one object per test, not shared between threads.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <span>
+
 #include <pqxx/pqxx>
 #include <string>
 #include <system_error>
 #include <utility>
 
 #include "engine/store.hpp"
+#include "engine/store_driver.hpp"
 
 namespace hims::test {
 
@@ -35,6 +40,28 @@ inline store::NewJournalEntry journal_entry(std::string raw, std::string control
   e.sending_application = "LAB";
   e.sending_facility = "ACME";
   return e;
+}
+
+// One statement in its own transaction on `s` (canonical tables, catalog queries): its rows. A
+// failure fails the current test and gives no rows.
+inline store::Rows query(store::Store& s, const std::string& sql,
+                         std::span<const store::Param> params = {}) {
+  store::Rows rows;
+  Status status = s.transact([&]() -> Status {
+    auto r = s.execute(sql, params);
+    if (!r.ok()) return r.take_error();
+    rows = std::move(*r);
+    return {};
+  });
+  if (!status.ok()) ADD_FAILURE() << sql << ": " << status.error().message();
+  return rows;
+}
+
+// The first cell of query() as an integer (a COUNT); -1 when there is none.
+inline std::int64_t count(store::Store& s, const std::string& sql,
+                          std::span<const store::Param> params = {}) {
+  const store::Rows rows = query(s, sql, params);
+  return rows.empty() || rows[0].empty() || !rows[0][0] ? -1 : std::stoll(*rows[0][0]);
 }
 
 enum class Backend { sqlite, postgres };
