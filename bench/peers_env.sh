@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Sourced by the bench/*.sh scripts: finds the build tree, the corpus and the peers, and defines
-# the helpers they share (stop_pid, wait_started, engine_config).
+# the helpers they share (stop_pid, wait_started, scrape, metric, engine_config).
 #   in:  here (this folder), BUILD (default <repo>/build/default), HIMS_SHARED_DIR (<repo>/../shared)
 #   out: repo build bench_dir corpus peers NODE PY results
 # The peers' harness is copied from $HIMS_SHARED_DIR/bench/peers into $build/bench/peers (never
@@ -54,6 +54,14 @@ wait_started() {
     sleep 0.1
   done
   return 1
+}
+
+# The engine's /metrics on 127.0.0.1:$HTTP_PORT into file $1 (empty when it does not answer).
+scrape() { curl -s --max-time 2 "http://127.0.0.1:$HTTP_PORT/metrics" >"$1" 2>/dev/null || : >"$1"; }
+# Sum of every series of metric $1 in the scrape $2, printed with $METRIC_FORMAT (default %.0f).
+metric() {
+  awk -v m="$1" -v f="${METRIC_FORMAT:-%.0f}" \
+    '$1 == m || index($1, m "{") == 1 { s += $NF } END { printf f, s + 0 }' "$2"
 }
 
 # Prints the engine config of the bench runs: store $2, one MLLP source bench-in on 127.0.0.1:$1,

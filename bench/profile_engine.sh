@@ -71,8 +71,7 @@ timeout $((total + 20)) taskset -c "$CLIENT_CPU" "$load" --port "$PORT" --connec
 lpid=$!
 sleep 2
 
-scrape() { curl -s --max-time 2 "http://127.0.0.1:$HTTP_PORT/metrics" >"$1" || : >"$1"; }
-metric() { awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $NF } END { printf "%.6f", s + 0 }' "$2"; }
+METRIC_FORMAT=%.6f  # metric (peers_env.sh): sums of seconds keep their fraction
 thread_ticks() { for f in /proc/"$1"/task/*/stat; do awk '{ print $1, $14 + $15 }' "$f" 2>/dev/null; done; }
 # "tid ns-on-cpu ns-runnable-but-waiting-for-a-cpu" per thread (/proc/PID/task/TID/schedstat).
 thread_sched() {

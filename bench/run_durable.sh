@@ -121,9 +121,6 @@ start_server() {
 }
 
 server_pid() { pgrep -P "$spid" 2>/dev/null | head -1 || true; }
-# Sum of every series of metric $1 in the scrape $2.
-metric() { awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $NF } END { printf "%.0f", s + 0 }' "$2"; }
-scrape() { curl -s --max-time 2 "http://127.0.0.1:$HTTP_PORT/metrics" >"$1" 2>/dev/null || : >"$1"; }
 # "tid utime+stime" per thread of pid $1, in clock ticks.
 thread_ticks() { for f in /proc/"$1"/task/*/stat; do awk '{ print $1, $14 + $15 }' "$f" 2>/dev/null; done; }
 sink_count() { # asks the sink for its count; prints "received"
