@@ -266,8 +266,8 @@ class CanonicalWrite {
   }
 
   // Rows [begin, end): one row, or a run of rows of one shape (run_end). One INSERT ... ON
-  // CONFLICT DO NOTHING RETURNING "id" per 64 rows (padded to a power of two by repeating the
-  // last row, which then conflicts with itself: few statement texts). A row returned is new; the
+  // CONFLICT DO NOTHING per 64 rows (padded to a power of two by repeating the last row, which
+  // then conflicts with itself: few statement texts). A row inserted (inserted_ids) is new; the
   // others are stored already (or collide on another unique column) and take the look-up.
   Status insert(std::size_t begin, std::size_t end) {
     const MappedRow& first = message_.rows[begin];
@@ -312,14 +312,13 @@ class CanonicalWrite {
         }
         sql.push_back(')');
       }
-      sql.append(" ON CONFLICT DO NOTHING RETURNING \"id\"");
-      auto inserted = store_.execute(sql, params);
+      sql.append(" ON CONFLICT DO NOTHING");
+      auto inserted = inserted_ids(first.table, sql, params, new_ids);
       if (!inserted.ok()) return refused(message_.rows[at], inserted.error());
       for (std::size_t k = 0; k < real; ++k) {
         const std::size_t index = at + k;
-        const bool created = std::any_of(inserted->begin(), inserted->end(), [&](const auto& row) {
-          return row[0] && *row[0] == new_ids[k];
-        });
+        const bool created =
+            std::find(inserted->begin(), inserted->end(), new_ids[k]) != inserted->end();
         if (!created) {
           if (Status s = stored(index); !s.ok()) return s;
           continue;
@@ -333,6 +332,51 @@ class CanonicalWrite {
       }
     }
     return {};
+  }
+
+  // Runs `sql` (an INSERT or UPDATE without RETURNING) and returns how many rows it changed.
+  // SQLite's RETURNING costs about as much as the write itself (its rows go through a temporary
+  // table), so there the count comes from changes(); PostgreSQL returns a 1 per row.
+  Result<std::size_t> changed_rows(std::string& sql, std::span<const Param> params) {
+    if (dialect_ != Dialect::sqlite) {
+      sql.append(" RETURNING 1");
+      auto rows = store_.execute(sql, params);
+      if (!rows.ok()) return rows.take_error();
+      return rows->size();
+    }
+    if (auto done = store_.execute(sql, params); !done.ok()) return done.take_error();
+    auto changes = store_.execute("SELECT changes()", {});
+    if (!changes.ok()) return changes.take_error();
+    if (changes->empty() || !(*changes)[0][0]) return std::size_t{0};
+    return static_cast<std::size_t>(std::stoull(*(*changes)[0][0]));
+  }
+
+  // Runs `insert` (an INSERT ... ON CONFLICT DO NOTHING of the rows with `ids` into `table`) and
+  // returns the ids it inserted: all (the usual case), none, or, for a mix, the ids stored now.
+  Result<std::vector<std::string>> inserted_ids(std::string_view table, std::string& insert,
+                                                std::span<const Param> params,
+                                                const std::vector<std::string>& ids) {
+    auto count = changed_rows(insert, params);
+    if (!count.ok()) return count.take_error();
+    if (*count == ids.size()) return ids;
+    std::vector<std::string> out;
+    if (*count == 0) return out;
+    std::string select = "SELECT \"id\" FROM ";
+    quote(select, table);
+    select.append(" WHERE \"id\" IN (");
+    std::vector<Param> id_params;
+    for (const std::string& id : ids) {
+      id_params.push_back(Param::text(id));
+      select.append(id_params.size() == 1 ? "" : ", ");
+      placeholder(select, id_params.size());
+    }
+    select.push_back(')');
+    auto rows = store_.execute(select, id_params);
+    if (!rows.ok()) return rows.take_error();
+    for (auto& row : *rows) {
+      if (row[0]) out.push_back(std::move(*row[0]));
+    }
+    return out;
   }
 
   // Row `index`, which the insert did not take: the stored row it is (else a conflict on another
@@ -467,10 +511,10 @@ class CanonicalWrite {
       params.push_back(Param::text(ids_[index]));
       sql.append(" WHERE \"id\" = ");
       placeholder(sql, params.size());
-      sql.append(" AND (").append(differs).append(") RETURNING \"id\"");
-      auto updated = store_.execute(sql, params);
+      sql.append(" AND (").append(differs).append(")");
+      auto updated = changed_rows(sql, params);
       if (!updated.ok()) return refused(r, updated.error());
-      if (updated->empty()) {
+      if (*updated == 0) {
         ++stats_.unchanged;
       } else {
         ++stats_.updated;
@@ -496,12 +540,12 @@ class CanonicalWrite {
     sql.append(dialect_ == Dialect::sqlite ? "0" : "false");
     sql.append(
         ", \"updated_at\" = $2, \"source_message_id\" = $3 WHERE \"id\" = $4 AND "
-        "\"merged_into_id\" IS DISTINCT FROM $5 RETURNING \"id\"");
+        "\"merged_into_id\" IS DISTINCT FROM $5");
     const Param p[] = {Param::text(survivor), Param::text(at_), journal_param(),
                        Param::text(merged), Param::text(survivor)};
-    auto updated = store_.execute(sql, p);
+    auto updated = changed_rows(sql, p);
     if (!updated.ok()) return refused(r, updated.error());
-    if (updated->empty()) return {};  // merged already (a replay)
+    if (*updated == 0) return {};  // merged already (a replay)
     ++stats_.merged;
     std::uint32_t moved = 0;
     std::uint32_t kept = 0;
@@ -530,12 +574,12 @@ class CanonicalWrite {
     quote(update, column);
     update.append(" = $1 WHERE ");
     quote(update, column);
-    update.append(" = $2 RETURNING 1");
+    update.append(" = $2");
     const Param all[] = {Param::text(survivor), Param::text(merged)};
     auto whole = store_.under_savepoint("hims_move", [&]() -> Status {
-      auto updated = store_.execute(update, all);
+      auto updated = changed_rows(update, all);
       if (!updated.ok()) return updated.take_error();
-      moved += static_cast<std::uint32_t>(updated->size());
+      moved += static_cast<std::uint32_t>(*updated);
       return {};
     });
     if (!whole.ok()) return refused(r, whole.error());

@@ -1,6 +1,7 @@
 // The versioned migrations, in both dialects: 1-3 the engine's own tables (journal, history,
-// queues), 4 the canonical HIMS schema (DESIGN.md 6). Append new steps; never edit an applied one.
-// In the engine's tables, times are microseconds since the Unix epoch (UTC) in BIGINT columns named
+// queues), 4 the canonical HIMS schema (DESIGN.md 6), 5 SQLite's CHECK lists as OR chains. Append
+// new steps; never edit an applied one. In the engine's tables, times are microseconds since the
+// Unix epoch (UTC) in BIGINT columns named
 // *_us, identical in both dialects.
 #include <array>
 #include <string>
@@ -9,10 +10,12 @@
 
 namespace hims::store {
 
-// Migration 4's text per dialect: mappings/schema/{sqlite,postgresql}/0004_canonical.sql, embedded
-// at build time (cmake/HimsEmbedSql.cmake writes canonical_schema_sql.cpp into the build tree).
+// Migration 4's text per dialect: mappings/schema/{sqlite,postgresql}/0004_canonical.sql, and
+// migration 5's (SQLite only): mappings/schema/sqlite/0005_check_lists.sql, embedded at build time
+// (cmake/HimsEmbedSql.cmake writes canonical_schema_sql.cpp into the build tree).
 extern const std::string_view kCanonicalSchemaSqlite;
 extern const std::string_view kCanonicalSchemaPostgres;
+extern const std::string_view kCheckListsSqlite;
 
 namespace {
 
@@ -103,6 +106,7 @@ std::span<const MigrationStep> migration_steps() {
                     kV3Sqlite, kV3Postgres},
       MigrationStep{4, "canonical HIMS schema", "", kCanonicalSchemaSqlite,
                     kCanonicalSchemaPostgres},
+      MigrationStep{5, "CHECK value lists as comparisons on SQLite", "", kCheckListsSqlite, ""},
   };
   return kSteps;
 }

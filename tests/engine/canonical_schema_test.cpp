@@ -2,6 +2,7 @@
 // on both backends: it applies on a new database and on one at version 3; both dialects have the
 // same catalog (tables, columns in order, NOT NULLs, CHECK literals, unique keys, foreign keys);
 // CHECKs and foreign keys reject bad rows; every natural key is unique; ON CONFLICT upserts work.
+// Migration 5 (SQLite: CHECK value lists as OR chains) on a new database and on one at version 4.
 // PostgreSQL cases need HIMS_TEST_POSTGRES_URL (scripts/pg-throwaway.sh) and are skipped without.
 #include <gtest/gtest.h>
 
@@ -27,6 +28,7 @@ namespace {
 using test::Backend;
 
 constexpr int kCanonicalVersion = 4;
+constexpr int kCheckListsVersion = 5;
 
 const std::vector<std::string> kCanonicalTables = {"appointments",
                                                    "audit_log",
@@ -285,6 +287,19 @@ TEST(CanonicalSchemaMigration, EmbedsTheSqlFilesUnchanged) {
   EXPECT_EQ(migration_sql(step, Dialect::postgres), postgres);
 }
 
+TEST(CheckListsMigration, IsStepFiveForSqliteOnly) {
+  const auto steps = migration_steps();
+  ASSERT_GE(steps.size(), 5u);
+  const MigrationStep& step = steps[4];
+  EXPECT_EQ(step.version, kCheckListsVersion);
+  EXPECT_TRUE(step.sql.empty());
+  EXPECT_TRUE(step.postgres_sql.empty()) << "PostgreSQL compares IN lists without a scratch index";
+  const std::string file =
+      read_file(std::string(HIMS_SOURCE_DIR) + "/mappings/schema/sqlite/0005_check_lists.sql");
+  ASSERT_FALSE(file.empty());
+  EXPECT_EQ(step.sqlite_sql, file);
+}
+
 // --- both dialects side by side ---
 
 TEST(CanonicalSchemaCatalog, BothDialectsHaveTheSameTablesColumnsChecksAndKeys) {
@@ -475,7 +490,7 @@ TEST_P(CanonicalSchemaTest, UpgradesADatabaseAtVersionThree) {
   auto applied = store_->applied_migrations();
   ASSERT_TRUE(applied.ok());
   ASSERT_EQ(applied->size(), Store::known_migrations().size());
-  EXPECT_EQ(applied->back().version, kCanonicalVersion);
+  EXPECT_EQ(applied->at(3).version, kCanonicalVersion);
   auto entry = store_->get(1);
   ASSERT_TRUE(entry.ok() && entry->has_value()) << "the journal is untouched";
 
@@ -857,6 +872,108 @@ TEST(CanonicalSchemaSqlite, KeepsUuidsInCanonicalForm) {
   }
   EXPECT_FALSE(exec(*driver, sql, {Param::null()}).ok());
   EXPECT_TRUE(exec(*driver, sql, {Param::text("00000000-0000-4000-8000-00000000abcd")}).ok());
+}
+
+// The IN lists of more than two values in the CHECKs of `sql` (a CREATE TABLE text).
+std::vector<std::string> long_in_lists(std::string_view sql) {
+  std::vector<std::string> out;
+  for (std::size_t at = sql.find(" IN ("); at != std::string_view::npos;
+       at = sql.find(" IN (", at + 1)) {
+    const std::size_t end = sql.find(')', at);
+    const std::string_view list = sql.substr(at, end - at + 1);
+    if (std::count(list.begin(), list.end(), ',') >= 2) out.emplace_back(list);
+  }
+  return out;
+}
+
+// SQLite builds a scratch index of an IN list of more than two values every time a statement
+// runs, so a CHECK with one made each insert and update of its table several times dearer:
+// after migration 5 no table of the store (the engine's nor the canonical ones) has one.
+TEST(CheckListsSqlite, NoCheckOfANewStoreTestsAListOfMoreThanTwoValues) {
+  test::ThrowawayStore db(Backend::sqlite, "hims_check_lists");
+  auto store = open_store(db.url());
+  ASSERT_TRUE(store.ok()) << store.error().message();
+  auto driver = open_driver(db);
+  ASSERT_NE(driver, nullptr);
+  auto tables = driver->query("SELECT name, sql FROM sqlite_master WHERE type = 'table'", {});
+  ASSERT_TRUE(tables.ok()) << tables.error().message();
+  ASSERT_GT(tables->size(), kCanonicalTables.size());
+  std::size_t or_chains = 0;
+  for (const auto& row : *tables) {
+    const std::string sql = row[1].value_or("");
+    EXPECT_EQ(long_in_lists(sql), std::vector<std::string>{}) << row[0].value_or("");
+    if (sql.find("status = 'pending' OR status = 'delivered'") != std::string::npos) ++or_chains;
+    if (sql.find("(gender = 'male' OR gender = 'female'") != std::string::npos) ++or_chains;
+  }
+  EXPECT_EQ(or_chains, 2u) << "queue_items.status and patients.gender are OR chains";
+  auto check = driver->query("PRAGMA integrity_check", {});
+  ASSERT_TRUE(check.ok());
+  ASSERT_EQ(check->size(), 1u);
+  EXPECT_EQ((*check)[0][0].value_or(""), "ok");
+}
+
+// A store at version 4 (its CHECKs with IN lists) keeps its rows through migration 5; a
+// connection that was open before it reloads the rewritten schema (the schema version moved on)
+// and refuses and accepts the same values as before.
+TEST(CheckListsSqlite, UpgradesAStoreAtVersionFourKeepingItsRows) {
+  test::ThrowawayStore db(Backend::sqlite, "hims_check_lists_v4");
+  {
+    auto driver = open_driver(db);
+    ASSERT_NE(driver, nullptr);
+    Driver& d = *driver;
+    ASSERT_TRUE(d.begin().ok());
+    ASSERT_TRUE(d.script(migrations_table_sql(d.dialect())).ok());
+    for (const MigrationStep& step : migration_steps()) {
+      if (step.version >= kCheckListsVersion) break;
+      auto s = d.script(migration_sql(step, d.dialect()));
+      ASSERT_TRUE(s.ok()) << s.error().message();
+      auto r = d.query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                       std::vector<Param>{Param::of(step.version), Param::text(step.name)});
+      ASSERT_TRUE(r.ok()) << r.error().message();
+    }
+    auto r = d.query(
+        "INSERT INTO patients (id, mrn, first_name, last_name, gender) VALUES "
+        "('00000000-0000-7000-8000-000000000001', 'MRN-V4', 'Ann', 'Lee', 'female')",
+        {});
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    ASSERT_TRUE(d.commit().ok());
+  }
+  auto before = open_driver(db);  // open across the migration
+  ASSERT_NE(before, nullptr);
+  const std::string insert =
+      "INSERT INTO patients (id, mrn, first_name, last_name, gender) VALUES ($1, $2, 'B', 'C', $3)";
+  auto refused =
+      before->query(insert, std::vector<Param>{Param::text("00000000-0000-7000-8000-000000000002"),
+                                               Param::text("MRN-X"), Param::text("nobody")});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message().find("gender IN ("), std::string::npos)
+      << refused.error().message();
+
+  auto store = open_store(db.url());  // applies migration 5
+  ASSERT_TRUE(store.ok()) << store.error().message();
+  auto applied = (*store)->applied_migrations();
+  ASSERT_TRUE(applied.ok());
+  ASSERT_EQ(applied->size(), Store::known_migrations().size());
+  EXPECT_EQ(applied->back().version, kCheckListsVersion);
+
+  refused =
+      before->query(insert, std::vector<Param>{Param::text("00000000-0000-7000-8000-000000000002"),
+                                               Param::text("MRN-X"), Param::text("nobody")});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message().find("gender = 'male' OR"), std::string::npos)
+      << refused.error().message();
+  auto accepted =
+      before->query(insert, std::vector<Param>{Param::text("00000000-0000-7000-8000-000000000003"),
+                                               Param::text("MRN-Y"), Param::null()});
+  EXPECT_TRUE(accepted.ok()) << "NULL passes the OR chain as it passed the IN list";
+  auto rows = before->query("SELECT mrn, gender FROM patients ORDER BY mrn", {});
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0][0].value_or(""), "MRN-V4");
+  EXPECT_EQ((*rows)[0][1].value_or(""), "female");
+  auto check = before->query("PRAGMA integrity_check", {});
+  ASSERT_TRUE(check.ok());
+  EXPECT_EQ((*check)[0][0].value_or(""), "ok");
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, CanonicalSchemaTest,
