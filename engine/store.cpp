@@ -237,13 +237,18 @@ class RowsStatement {
   std::array<std::string, std::countr_zero(kMaxRows) + 1> texts_;
 };
 
-const RowsStatement& journal_insert() {
-  static const RowsStatement statement(
+// PostgreSQL returns the new ids; SQLite gives the rows of one INSERT consecutive ids under the
+// write lock (AUTOINCREMENT), so the last one tells them all, without RETURNING's temporary table.
+const RowsStatement& journal_insert(Dialect dialect) {
+  static constexpr const char* kHead =
       "INSERT INTO journal (source, peer, received_at_us, message_type, trigger_event, "
       "control_id, sending_application, sending_facility, size, content_hash, state, error, "
-      "updated_at_us, raw) VALUES ",
-      "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $3, $13)", 0, 13, " RETURNING id");
-  return statement;
+      "updated_at_us, raw) VALUES ";
+  static constexpr const char* kRow =
+      "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $3, $13)";
+  static const RowsStatement sqlite(kHead, kRow, 0, 13, "");
+  static const RowsStatement postgres(kHead, kRow, 0, 13, " RETURNING id");
+  return dialect == Dialect::sqlite ? sqlite : postgres;
 }
 
 // (journal_id, from_state or NULL, to_state, at_us, detail) per row.
@@ -681,15 +686,26 @@ Result<std::vector<JournalId>> Store::append(std::span<const NewJournalEntry> ba
              Param::text(e.content_hash.empty() ? hashes[i] : e.content_hash),
              Param::text(to_string(e.state)), Param::text(e.error), Param::blob(e.raw)});
       }
-      auto inserted = driver_->query(journal_insert().sql(rows), params);
+      const Dialect dialect = driver_->dialect();
+      auto inserted = driver_->query(journal_insert(dialect).sql(rows), params);
       if (!inserted.ok()) return inserted.take_error();
-      if (inserted->size() != rows) return bad_data("journal.id");
       // The rows of one INSERT get ascending ids in VALUES order (SQLite: consecutive under the
       // write lock; PostgreSQL: the identity is drawn row by row); RETURNING's order is not
       // promised, so sort.
       const std::size_t first = ids.size();
-      for (auto& row : *inserted) ids.push_back(to_int(row[0]));
-      std::sort(ids.begin() + static_cast<std::ptrdiff_t>(first), ids.end());
+      if (dialect == Dialect::sqlite) {
+        auto last = driver_->query("SELECT last_insert_rowid()", {});
+        if (!last.ok()) return last.take_error();
+        if (last->size() != 1) return bad_data("journal.id");
+        const std::int64_t last_id = to_int((*last)[0][0]);
+        for (std::size_t i = 0; i < rows; ++i) {
+          ids.push_back(last_id - static_cast<std::int64_t>(rows - 1 - i));
+        }
+      } else {
+        if (inserted->size() != rows) return bad_data("journal.id");
+        for (auto& row : *inserted) ids.push_back(to_int(row[0]));
+        std::sort(ids.begin() + static_cast<std::ptrdiff_t>(first), ids.end());
+      }
       params.clear();
       for (std::size_t i = 0; i < rows; ++i) {
         const NewJournalEntry& e = chunk[i];
