@@ -8,11 +8,13 @@
 // (<VT>msg<FS><CR>), waits for the whole reply frame, checks that it is an ACK (a segment starting
 // "\rMSA|" whose MSA-1 is AA or CA and MSA-2 the MSH-10 just sent, like the peers' client
 // mllp_load.js) and sends the next one. Messages are the first --messages of the corpus file
-// (one message per LF-separated line, segments ending in CR), cycled; connection i starts at
-// message i*97. --warmup runs unmeasured, then --duration is measured; the run then stops by itself
-// (in-flight messages get at most 2 s to finish, uncounted). Latency: from the write to the arrival
-// of the last byte of the ACK. Throughput counts HL7 bytes sent (without the MLLP envelope), as
-// the peers' client does. Exit status 0 when every ACK was right and no socket failed.
+// (one message per LF-separated line, segments ending in CR), taken in order by whichever
+// connection sends next (one cursor shared by all), so no message is sent twice before the
+// corpus is used up; then it cycles. --warmup runs unmeasured, then --duration is measured; the run
+// then stops by itself (in-flight messages get at most 2 s to finish, uncounted). Latency: from the
+// write to the arrival of the last byte of the ACK. Throughput counts HL7 bytes sent (without the
+// MLLP envelope), as the peers' client does. Exit status 0 when every ACK was right and no socket
+// failed.
 //
 // --rate R (messages/s over all connections; 0, the default, is closed loop) paces the sends:
 // connection i sends its k-th message at t0 + (i + k*C)/R, or as soon as its previous ACK arrives
@@ -195,6 +197,7 @@ struct Shared {
   std::atomic<int> in_flight{0};
   std::atomic<int> connected{0};
   std::atomic<int> failed{0};
+  std::atomic<std::size_t> cursor{0};  // the next message of the corpus to send, of all connections
 };
 
 struct Stats {
@@ -210,8 +213,8 @@ struct Stats {
 
 class Connection {
  public:
-  Connection(asio::io_context& io, Shared& shared, Stats& stats, std::size_t first, int index)
-      : socket_(io), timer_(io), shared_(shared), stats_(stats), next_(first), index_(index) {
+  Connection(asio::io_context& io, Shared& shared, Stats& stats, int index)
+      : socket_(io), timer_(io), shared_(shared), stats_(stats), index_(index) {
     if (shared_.period.count() != 0) {
       due_ = shared_.epoch + shared_.period * index / shared_.connections;
     }
@@ -276,8 +279,7 @@ class Connection {
   void send(Clock::time_point scheduled) {
     if (dead_ || shared_.phase.load(std::memory_order_relaxed) == stopping) return;
     const Workload& w = *shared_.work;
-    current_ = next_;
-    next_ = (next_ + 1) % w.frames.size();
+    current_ = shared_.cursor.fetch_add(1, std::memory_order_relaxed) % w.frames.size();
     in_flight_ = true;
     shared_.in_flight.fetch_add(1, std::memory_order_relaxed);
     sent_at_ = scheduled;
@@ -364,7 +366,6 @@ class Connection {
   Stats& stats_;
   hl7v2::FrameDecoder decoder_{
       {.max_frame_bytes = 16u << 20, .trailer = hl7v2::MllpTrailer::strict}};
-  std::size_t next_;
   std::size_t current_ = 0;
   int index_;                  // this connection's number (--unique-ids)
   std::uint64_t sends_ = 0;    // messages this connection sent
@@ -451,8 +452,7 @@ int run(const Options& o) {
   conns.reserve(static_cast<std::size_t>(o.connections));
   for (int i = 0; i < o.connections; ++i) {
     const auto t = static_cast<std::size_t>(i % threads);
-    conns.push_back(std::make_unique<Connection>(
-        *ios[t], shared, stats[t], (static_cast<std::size_t>(i) * 97) % work->frames.size(), i));
+    conns.push_back(std::make_unique<Connection>(*ios[t], shared, stats[t], i));
   }
   for (auto& c : conns) c->start(endpoint);
 
