@@ -16,6 +16,8 @@
 #   bench/run_canonical.sh [REPS=3] [DURATION_S=8]
 #   env: BUILD=build/bench  CONNS=64  MODES="journal sqlite postgres"  MESSAGES=20000
 #        SERVER_CPU=0  CLIENT_CPU=1  PG_CPU=$SERVER_CPU  PORT=25831  WARMUP_S=2
+#        ENGINE=$BUILD/engine/hims-engine  MAPPING=mappings/hl7v2/oru-r01.yaml (another build's
+#        engine with its own mapping: a before/after pair with the same load generator)
 # Raw lines: $BUILD/bench/results/canonical-<time>.jsonl (one per point, mllp_load's JSON plus
 # the mode, the rows written per second from /metrics and the server's CPU use).
 set -euo pipefail
@@ -35,6 +37,7 @@ PG_CPU="${PG_CPU:-$SERVER_CPU}"
 # shellcheck source=peers_env.sh
 . "$here/peers_env.sh"
 ENGINE="${ENGINE:-$build/engine/hims-engine}"
+MAPPING="${MAPPING:-$repo/mappings/hl7v2/oru-r01.yaml}"
 load="$bench_dir/mllp_load"
 for b in "$load" "$ENGINE"; do
   [ -x "$b" ] || { echo "missing $b: cmake --build $build --target hims-engine mllp_load" >&2; exit 1; }
@@ -86,7 +89,7 @@ EOF
 routes:
   - name: results into hims
     message: [ORU^R01]
-    map: $repo/mappings/hl7v2/oru-r01.yaml
+    map: $MAPPING
 EOF
   fi
 }

@@ -1,6 +1,7 @@
 #include "engine/canonical_writer.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cstdio>
 #include <deque>
@@ -266,9 +267,10 @@ class CanonicalWrite {
   }
 
   // Rows [begin, end): one row, or a run of rows of one shape (run_end). One INSERT ... ON
-  // CONFLICT DO NOTHING per 64 rows (padded to a power of two by repeating the last row, which
-  // then conflicts with itself: few statement texts). A row inserted (inserted_ids) is new; the
-  // others are stored already (or collide on another unique column) and take the look-up.
+  // CONFLICT DO NOTHING per chunk of a power of two rows, up to 64 (18 rows: 16 and 2), so each
+  // shape has at most 7 statement texts. (Padding a run to a power of two by repeating its last
+  // row cost the constraint checks of every repeated row.) A row inserted (inserted_ids) is new;
+  // the others are stored already (or collide on another unique column) and take the look-up.
   Status insert(std::size_t begin, std::size_t end) {
     const MappedRow& first = message_.rows[begin];
     const Prepared& shape = prepared_[begin];
@@ -287,17 +289,14 @@ class CanonicalWrite {
     head.append(") VALUES ");
     std::vector<std::string> new_ids;
     std::vector<Param> params;
-    for (std::size_t at = begin; at < end; at += per_statement) {
-      const std::size_t real = std::min(per_statement, end - at);
-      std::size_t rows = 1;
-      while (rows < real) rows <<= 1;
+    for (std::size_t at = begin, real = 0; at < end; at += real) {
+      real = std::bit_floor(std::min(per_statement, end - at));
       new_ids.clear();
       for (std::size_t k = 0; k < real; ++k) new_ids.push_back(w_.next_id());
       params.clear();
       std::string sql = head;
-      for (std::size_t k = 0; k < rows; ++k) {
-        const std::size_t row = std::min(k, real - 1);
-        sql.append(k == 0 ? "(" : ", (");
+      for (std::size_t row = 0; row < real; ++row) {
+        sql.append(row == 0 ? "(" : ", (");
         params.push_back(Param::text(new_ids[row]));
         placeholder(sql, params.size());
         for (const auto* c : prepared_[at + row].columns) {
