@@ -208,6 +208,13 @@ struct OpenOptions {
   // At most this many entries in memory (about 100 bytes each); beyond it the oldest go and the
   // window is that much shorter (Store::duplicate_memory().evicted counts them).
   std::size_t duplicate_memory_limit = 1'000'000;
+  // SQLite: each time the WAL has grown by this many pages (16 KiB each) after a commit, a
+  // background thread (one per database file) copies it back into the file, so no commit waits
+  // for that; a connection whose commit finds wal_limit_pages or more copies it itself (which
+  // also lets the WAL start over from its beginning). wal_checkpoint_pages 0: SQLite's automatic
+  // checkpoint in the committing connection (at 1,000 pages).
+  std::uint32_t wal_checkpoint_pages = 256;
+  std::uint32_t wal_limit_pages = 2048;
 };
 
 // The in-memory duplicate look-up of a SQLite store (OpenOptions::duplicate_horizon).

@@ -1,12 +1,17 @@
 // The SQLite driver: one connection in WAL mode with synchronous=FULL (a commit returns after the
 // WAL is fsync'd), 16 KiB pages for new files, a busy timeout, foreign keys on, and a cache of
-// prepared statements (prepared once per SQL text, parameter indexes worked out once).
+// prepared statements (prepared once per SQL text, parameter indexes worked out once). The WAL is
+// checkpointed by a background thread per database file, not by the connection that commits.
 #include <sqlite3.h>
 
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -24,9 +29,98 @@ struct Statement {
   std::vector<int> index;
 };
 
+// Copies the WAL of one database file back into the file (a PASSIVE checkpoint: it waits for no
+// reader or writer) on its own thread and connection, when a committing connection asks.
+// SQLite's automatic checkpoint runs inside the COMMIT that crosses its threshold: a journal group
+// commit then also copied and fsync'd 16 MiB of WAL, and the ACKs of its messages waited tens of
+// milliseconds for it. One per file in the process (the drivers of the file share it); it stops
+// when the last of them closes.
+class Checkpointer {
+ public:
+  // The checkpointer of `path` (opened on first use); null when its connection cannot be opened
+  // (the drivers then checkpoint inline, as SQLite would).
+  static std::shared_ptr<Checkpointer> of(const std::filesystem::path& path) {
+    static std::mutex mutex;
+    static std::map<std::string, std::weak_ptr<Checkpointer>> running;
+    std::error_code ec;
+    const std::string key = std::filesystem::weakly_canonical(path, ec).string();
+    const std::lock_guard lock(mutex);
+    if (auto existing = running[key].lock()) return existing;
+    sqlite3* db = nullptr;
+    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) !=
+            SQLITE_OK ||
+        sqlite3_exec(db, "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr) != SQLITE_OK) {
+      sqlite3_close_v2(db);
+      return nullptr;
+    }
+    auto made = std::shared_ptr<Checkpointer>(new Checkpointer(db));
+    running[key] = made;
+    return made;
+  }
+  ~Checkpointer() {
+    {
+      const std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+    sqlite3_close_v2(db_);
+  }
+  Checkpointer(const Checkpointer&) = delete;
+  Checkpointer& operator=(const Checkpointer&) = delete;
+
+  // Asks for a checkpoint; never waits (the caller is inside a commit).
+  void request() {
+    {
+      const std::lock_guard lock(mutex_);
+      if (wanted_) return;
+      wanted_ = true;
+    }
+    wake_.notify_one();
+  }
+
+ private:
+  explicit Checkpointer(sqlite3* db) : db_(db), thread_([this] { run(); }) {}
+
+  void run() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [this] { return wanted_ || stop_; });
+      if (stop_) return;
+      wanted_ = false;
+      lock.unlock();
+      // Busy (another checkpoint is running) or failed: the next request tries again, and the
+      // committing connections checkpoint inline beyond their limit.
+      sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      lock.lock();
+    }
+  }
+
+  sqlite3* db_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool wanted_ = false;
+  bool stop_ = false;
+  std::thread thread_;  // last: starts after the members above exist
+};
+
 class SqliteDriver final : public Driver {
  public:
   explicit SqliteDriver(sqlite3* db) : db_(db) {}
+
+  // After each commit SQLite reports the pages in the WAL (on_commit, which replaces SQLite's
+  // automatic checkpoint): the checkpointer is asked to copy them back every `background_pages`
+  // more; from `inline_pages` on (or from `background_pages` on without a checkpointer) this
+  // connection checkpoints itself, so the WAL stays bounded. background_pages 0: SQLite's own
+  // automatic checkpoint.
+  void checkpoint_in_background(std::shared_ptr<Checkpointer> checkpointer,
+                                std::uint32_t background_pages, std::uint32_t inline_pages) {
+    if (background_pages == 0) return;
+    checkpointer_ = std::move(checkpointer);
+    background_pages_ = static_cast<int>(background_pages);
+    inline_pages_ = static_cast<int>(std::max(inline_pages, background_pages));
+    sqlite3_wal_hook(db_, &SqliteDriver::on_commit, this);
+  }
 
   // Waits for a lock another connection holds in short steps, up to `timeout`. SQLite's own
   // busy timeout sleeps up to 100 ms at a time: behind a writer that commits every few
@@ -167,9 +261,30 @@ class SqliteDriver final : public Driver {
     return 1;
   }
 
+  // Every `background_pages` more pages in the WAL, one background checkpoint (each ends with an
+  // fsync of the database file: one per commit would cost more than it saves). While commits keep
+  // coming the background pass rarely ends with the whole WAL copied, which the WAL needs to
+  // start over from its beginning; the inline checkpoint at `inline_pages` then has only the last
+  // pages to copy and lets it start over.
+  static int on_commit(void* self, sqlite3* db, const char* name, int pages) {
+    auto* d = static_cast<SqliteDriver*>(self);
+    if (pages < d->requested_at_) d->requested_at_ = 0;  // the WAL started over
+    if (pages >= d->inline_pages_ || (pages >= d->background_pages_ && !d->checkpointer_)) {
+      sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    } else if (pages - d->requested_at_ >= d->background_pages_) {
+      d->requested_at_ = pages;
+      d->checkpointer_->request();
+    }
+    return SQLITE_OK;
+  }
+
   sqlite3* db_;
   std::int64_t busy_timeout_us_ = 5'000'000;
   std::unordered_map<std::string, Statement, SqlHash, std::equal_to<>> statements_;
+  std::shared_ptr<Checkpointer> checkpointer_;
+  int background_pages_ = 0;
+  int inline_pages_ = 0;
+  int requested_at_ = 0;  // the WAL's pages at the last background request
 };
 
 }  // namespace
@@ -226,6 +341,11 @@ Result<std::unique_ptr<Driver>> open_sqlite_driver(std::string_view path,
     if (auto s = driver->exec(pragma); !s.ok()) {
       return Error(StoreErrc::cannot_open, file.string(), s.error().message());
     }
+  }
+  // After the switch to WAL (the checkpointer's connection opens a WAL database).
+  if (options.wal_checkpoint_pages > 0) {
+    driver->checkpoint_in_background(Checkpointer::of(file), options.wal_checkpoint_pages,
+                                     options.wal_limit_pages);
   }
   return std::unique_ptr<Driver>(std::move(driver));
 }

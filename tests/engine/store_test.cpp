@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <pqxx/pqxx>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -107,6 +108,44 @@ TEST(StoreOpen, SqliteUnderAFileCannotOpen) {
   auto r = open_store("sqlite:/dev/null/var/hims.db");
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(r.error().is(StoreErrc::cannot_open)) << r.error().message();
+}
+
+// SQLite: a background thread copies the WAL back into the database file once it holds
+// wal_checkpoint_pages, without the committing connection doing it (its inline limit is out of
+// reach here, and the hook replaces SQLite's automatic checkpoint): the file grows by what was
+// committed while the store is open.
+TEST(StoreSqliteCheckpoint, ABackgroundThreadCopiesTheWalIntoTheFile) {
+  test::ThrowawayStore db(test::Backend::sqlite, "hims_store_checkpoint");
+  OpenOptions options;
+  options.wal_checkpoint_pages = 4;
+  options.wal_limit_pages = 1'000'000;
+  auto store = open_store(db.url(), options);
+  ASSERT_TRUE(store.ok()) << store.error().message();
+  const auto file_size = [&] {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(db.sqlite_path(), ec);
+    return ec ? std::uintmax_t{0} : size;
+  };
+  // The migrations' checkpoints settle first (bounded).
+  std::uintmax_t before = file_size();
+  for (int i = 0; i < 100; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const std::uintmax_t now = file_size();
+    if (now == before) break;
+    before = now;
+  }
+  const std::string raw = "MSH|^~\\&|LAB|ACME\r" + std::string(8000, 'x');
+  for (int i = 0; i < 50; ++i) {
+    auto ids = (*store)->append(std::vector<NewJournalEntry>{test::journal_entry(
+        raw, "CP" + std::to_string(i), TimePoint{std::chrono::seconds(1 + i)})});
+    ASSERT_TRUE(ids.ok()) << ids.error().message();
+  }
+  std::uintmax_t after = file_size();
+  for (int i = 0; i < 250 && after < before + 300'000; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    after = file_size();
+  }
+  EXPECT_GE(after, before + 300'000) << "50 entries of 8 KB reached the database file";
 }
 
 TEST(StoreOpen, UnreachablePostgresIsAValueWithAClearMessage) {
