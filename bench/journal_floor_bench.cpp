@@ -1,0 +1,150 @@
+// The floor of durable ingest on SQLite: how many messages per second SQLite itself can journal
+// with the engine's schema and settings, without the engine. The corpus messages go into
+// `journal` and `journal_history` of a new store made by the engine's migrations (WAL,
+// synchronous=FULL, foreign keys on, 16 KiB pages, 16 MiB cache) through two prepared multi-row
+// INSERTs per transaction (--per-tx messages each), every commit fsync'd, one thread; the journal
+// ids come from last_insert_rowid(). No MLLP, parsing, hashing, duplicate look-up or ACK: the
+// engine's journal path cannot be cheaper than this.
+//
+//   journal_floor_bench [--file corpus.txt] [--messages 200000] [--per-tx 64] [--dir /tmp]
+// Prints one JSON line: messages/s and CPU microseconds per message (user + system).
+#include <sqlite3.h>
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "engine/store.hpp"
+
+namespace {
+
+[[noreturn]] void die(const std::string& why) {
+  std::fprintf(stderr, "journal_floor_bench: %s\n", why.c_str());
+  std::exit(1);
+}
+
+double cpu_seconds(bool system_only) {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  const double sys =
+      static_cast<double>(ru.ru_stime.tv_sec) + static_cast<double>(ru.ru_stime.tv_usec) * 1e-6;
+  if (system_only) return sys;
+  return sys + static_cast<double>(ru.ru_utime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec) * 1e-6;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string file = HIMS_BENCH_HL7_CORPUS;
+  std::string dir = std::filesystem::temp_directory_path().string();
+  std::size_t count = 200000;
+  std::size_t per_tx = 64;
+  CLI::App app{
+      "Journals the corpus into SQLite with the engine's schema and settings, without the "
+      "engine: the floor of durable ingest"};
+  app.add_option("--file,-f", file, "corpus: one message per line");
+  app.add_option("--messages,-n", count, "messages to journal (the corpus cycles)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--per-tx", per_tx, "messages per transaction (one fsync each)")
+      ->check(CLI::Range(1, 64));
+  app.add_option("--dir", dir, "folder for the store file (removed and made again)");
+  CLI11_PARSE(app, argc, argv);
+
+  std::ifstream in(file, std::ios::binary);
+  if (!in) die("cannot read " + file);
+  std::vector<std::string> corpus;
+  for (std::string line; corpus.size() < 20000 && std::getline(in, line);) {
+    if (!line.empty()) corpus.push_back(std::move(line));
+  }
+  if (corpus.empty()) die(file + " has no message");
+
+  const std::string path = (std::filesystem::path(dir) / "journal_floor.db").string();
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+  {
+    auto store = hims::store::open_store("sqlite:" + path);  // the engine's migrations
+    if (!store.ok()) die(store.error().message());
+  }
+  sqlite3* db = nullptr;
+  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) die(sqlite3_errmsg(db));
+  const auto exec = [&](const char* sql) {
+    if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK) die(sqlite3_errmsg(db));
+  };
+  for (const char* pragma :
+       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON",
+        "PRAGMA temp_store=MEMORY", "PRAGMA cache_size=-16384"}) {
+    exec(pragma);
+  }
+  std::string journal_sql =
+      "INSERT INTO journal (source, peer, received_at_us, message_type, trigger_event, "
+      "control_id, sending_application, sending_facility, size, content_hash, state, error, "
+      "updated_at_us, raw) VALUES ";
+  std::string history_sql =
+      "INSERT INTO journal_history (journal_id, from_state, to_state, at_us, detail) VALUES ";
+  for (std::size_t i = 0; i < per_tx; ++i) {
+    journal_sql.append(i == 0 ? "" : ", ")
+        .append(
+            "('bench-in', '127.0.0.1:50000', ?, 'ORU', 'R01', ?, 'APP', 'FAC', ?, "
+            "'0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef', "
+            "'received', '', ?, ?)");
+    history_sql.append(i == 0 ? "" : ", ").append("(?, NULL, 'received', ?, '')");
+  }
+  sqlite3_stmt* journal = nullptr;
+  sqlite3_stmt* history = nullptr;
+  if (sqlite3_prepare_v2(db, journal_sql.c_str(), -1, &journal, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(db, history_sql.c_str(), -1, &history, nullptr) != SQLITE_OK) {
+    die(sqlite3_errmsg(db));
+  }
+  const auto step = [&](sqlite3_stmt* s) {
+    if (sqlite3_step(s) != SQLITE_DONE) die(sqlite3_errmsg(db));
+    sqlite3_reset(s);
+  };
+
+  const std::size_t batches = count / per_tx;
+  const double cpu0 = cpu_seconds(false);
+  const double sys0 = cpu_seconds(true);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::string> control_ids(per_tx);
+  for (std::size_t b = 0; b < batches; ++b) {
+    exec("BEGIN IMMEDIATE");
+    const auto now = static_cast<sqlite3_int64>(b);
+    int index = 1;
+    for (std::size_t i = 0; i < per_tx; ++i) {
+      const std::string& raw = corpus[(b * per_tx + i) % corpus.size()];
+      control_ids[i] = std::to_string(b * per_tx + i);
+      sqlite3_bind_int64(journal, index++, now);
+      sqlite3_bind_text(journal, index++, control_ids[i].c_str(), -1, SQLITE_STATIC);
+      sqlite3_bind_int64(journal, index++, static_cast<sqlite3_int64>(raw.size()));
+      sqlite3_bind_int64(journal, index++, now);
+      sqlite3_bind_blob(journal, index++, raw.data(), static_cast<int>(raw.size()), SQLITE_STATIC);
+    }
+    step(journal);
+    const sqlite3_int64 last = sqlite3_last_insert_rowid(db);
+    index = 1;
+    for (std::size_t i = 0; i < per_tx; ++i) {
+      sqlite3_bind_int64(
+          history, index++,
+          last - static_cast<sqlite3_int64>(per_tx) + 1 + static_cast<sqlite3_int64>(i));
+      sqlite3_bind_int64(history, index++, now);
+    }
+    step(history);
+    exec("COMMIT");
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double messages = static_cast<double>(batches * per_tx);
+  std::printf(
+      "{\"bench\":\"journal_floor\",\"messages\":%.0f,\"per_tx\":%zu,\"seconds\":%.3f,"
+      "\"msgs_per_s\":%.0f,\"cpu_us_per_msg\":%.1f,\"system_us_per_msg\":%.1f}\n",
+      messages, per_tx, seconds, messages / seconds, (cpu_seconds(false) - cpu0) * 1e6 / messages,
+      (cpu_seconds(true) - sys0) * 1e6 / messages);
+  sqlite3_finalize(journal);
+  sqlite3_finalize(history);
+  sqlite3_close(db);
+  return 0;
+}
