@@ -48,6 +48,13 @@ void placeholder(std::string& sql, std::size_t n) {
   sql.append(std::to_string(n));
 }
 
+// A store error that running the transaction again may cure: a lock wait given up, a deadlock or
+// a serialization failure (StoreErrc::busy), a lost connection. It is passed on as it is, so the
+// processor fails the batch and tries it again, instead of making the message `errored`.
+bool transient(const Error& e) {
+  return e.is(store::StoreErrc::busy) || e.is(store::StoreErrc::cannot_open);
+}
+
 // A mapped timestamp ("...SS[.f+]Z") with exactly six fraction digits.
 std::string six_digit_fraction(std::string_view ts) {
   std::string out(ts.substr(0, 19));
@@ -138,6 +145,7 @@ class CanonicalWrite {
   }
 
   Error refused(const MappedRow& r, const Error& e) const {
+    if (transient(e)) return e;
     return Error(CanonicalErrc::write_failed, where(r), "the store refused the row: " + e.detail());
   }
 
@@ -583,6 +591,7 @@ class CanonicalWrite {
     });
     if (!whole.ok()) return refused(r, whole.error());
     if (whole->ok()) return {};
+    if (transient(whole->error())) return whole->error();  // not a collision
     std::string select = "SELECT \"id\" FROM ";
     quote(select, table);
     select.append(" WHERE ");
@@ -605,6 +614,7 @@ class CanonicalWrite {
         return {};
       });
       if (!one_row.ok()) return refused(r, one_row.error());
+      if (!one_row->ok() && transient(one_row->error())) return one_row->error();
       ++(one_row->ok() ? moved : kept);
     }
     return {};
@@ -676,6 +686,7 @@ class CanonicalWrite {
       }
       auto done = store_.execute(sql, params);
       if (!done.ok()) {
+        if (transient(done.error())) return done.take_error();
         return Error(CanonicalErrc::write_failed, "domain_events",
                      "the store refused the events: " + done.error().detail());
       }

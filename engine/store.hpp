@@ -22,7 +22,8 @@ enum class StoreErrc : std::uint8_t {
   bad_url,           // not sqlite:PATH or postgresql://...
   cannot_open,       // the file cannot be opened/created, or the server is unreachable
   query_failed,      // the database refused a statement (constraint, syntax, I/O)
-  busy,              // SQLite: the database stayed locked longer than the busy timeout
+  busy,              // SQLite: locked beyond the busy timeout; PostgreSQL: lock timeout,
+                     // deadlock, serialization failure. Running the transaction again may pass.
   not_found,         // no journal entry / queue item with that id
   lease_lost,        // the queue item is not (or no longer) leased by this store
   migration_failed,  // a schema migration failed; nothing of it was applied

@@ -146,6 +146,16 @@ class PostgresDriver final : public Driver {
       broken_ = true;
       return Error(StoreErrc::cannot_open, "postgresql",
                    "connection lost: " + first_line(e.what()));
+    } catch (const pqxx::transaction_rollback& e) {
+      // Deadlock, serialization failure: the server gave up this transaction; a retry may pass.
+      return Error(StoreErrc::busy, "postgresql", first_line(e.what()));
+    } catch (const pqxx::sql_error& e) {
+      // 55P03 lock_not_available (lock_timeout, NOWAIT), 40xxx transaction rollbacks that
+      // libpqxx does not map to transaction_rollback: busy, like SQLite's locked database.
+      const std::string& state = e.sqlstate();
+      const bool busy = state == "55P03" || state.rfind("40", 0) == 0;
+      return Error(busy ? StoreErrc::busy : StoreErrc::query_failed, "postgresql",
+                   first_line(e.what()));
     } catch (const std::exception& e) {
       return Error(StoreErrc::query_failed, "postgresql", first_line(e.what()));
     }

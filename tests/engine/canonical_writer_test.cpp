@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
 
@@ -211,6 +212,38 @@ TEST_P(CanonicalWriterTest, UpdatesOnlyPresentColumnsThatDiffer) {
   // HL7's explicit null "" clears a column.
   ASSERT_TRUE(write(m, adt("PID|1||MRN1||DOE-SMITH^JANE||19800102|F|||||\"\""), 3).ok());
   EXPECT_EQ(one("SELECT phone FROM patients"), "NULL");
+}
+
+// PostgreSQL: a row another transaction holds past the lock timeout is not the message's fault.
+// The writer passes the store's busy error on (the processor then tries the batch again) instead
+// of refusing the row, which would make the message `errored`. (SQLite takes its write lock at
+// BEGIN, so a write inside the transaction never waits for one.)
+TEST_P(CanonicalWriterTest, ALockTimeoutIsPassedOnForARetryNotARefusal) {
+  if (GetParam() != Backend::postgres) GTEST_SKIP() << "SQLite locks at BEGIN";
+  const Mapping m = mapping(kPatientMapping);
+  ASSERT_TRUE(write(m, adt("PID|1||MRN1||DOE^JANE||19800102|F"), 1).ok());
+  pqxx::connection other(place_->url());
+  pqxx::work hold(other);
+  hold.exec("SELECT id FROM patients WHERE mrn = 'MRN1' FOR UPDATE");
+  const MappedMessage renamed = map(m, adt("PID|1||MRN1||DOE-SMITH^JANE||19800102|F"));
+  Result<CanonicalWriteStats> out = CanonicalWriteStats{};
+  const Status s = store_->transact([&]() -> Status {
+    auto set = store_->execute("SELECT set_config('lock_timeout', '200ms', true)");
+    if (!set.ok()) return set.take_error();
+    out = writer_->write(*store_, renamed, 2, store::Clock::now());
+    if (!out.ok()) return out.error();
+    return {};
+  });
+  ASSERT_FALSE(s.ok());
+  ASSERT_FALSE(out.ok());
+  EXPECT_TRUE(out.error().is(store::StoreErrc::busy)) << out.error().message();
+  EXPECT_EQ(out.error().domain(), ErrorDomain::store);
+  hold.abort();
+  // Tried again once the lock is gone, the same message writes.
+  auto again = write(m, adt("PID|1||MRN1||DOE-SMITH^JANE||19800102|F"), 2);
+  ASSERT_TRUE(again.ok()) << again.error().message();
+  EXPECT_EQ(again->updated, 1u);
+  EXPECT_EQ(one("SELECT last_name FROM patients"), "DOE-SMITH");
 }
 
 TEST_P(CanonicalWriterTest, AlternativeKeysFindTheOrderByEitherNumber) {
