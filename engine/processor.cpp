@@ -33,12 +33,8 @@ std::string with_cr_terminators(std::string_view bytes) {
 
 }  // namespace
 
-bool any_mapping(const RouteMappings& mappings) {
-  return std::any_of(mappings.begin(), mappings.end(), [](const auto& m) { return m.has_value(); });
-}
-
 RoutedMessage route_message(const Router& router, std::string_view source, std::string_view raw,
-                            store::TimePoint not_before, const RouteMappings* mappings) {
+                            store::TimePoint not_before, ApplyMappings map) {
   auto parsed = hl7v2::MessageView::parse(raw);
   if (!parsed) {
     RoutedMessage out;
@@ -46,12 +42,12 @@ RoutedMessage route_message(const Router& router, std::string_view source, std::
                    "the message does not parse: " + parsed.error().message()};
     return out;
   }
-  return route_message(router, source, *parsed, not_before, mappings);
+  return route_message(router, source, *parsed, not_before, map);
 }
 
 RoutedMessage route_message(const Router& router, std::string_view source,
                             const hl7v2::MessageView& message, store::TimePoint not_before,
-                            const RouteMappings* mappings) {
+                            ApplyMappings map) {
   RoutedMessage out;
   const RouteMatches matches = router.match(MatchInput{source, message});
   if (matches.empty()) {
@@ -78,10 +74,10 @@ RoutedMessage route_message(const Router& router, std::string_view source,
       ++out.queued.back();
     }
   }
-  if (mappings != nullptr) {
+  if (map == ApplyMappings::yes) {
     for (const std::uint32_t index : out.routes) {
-      if (index >= mappings->size() || !(*mappings)[index]) continue;
-      const Mapping& mapping = *(*mappings)[index];
+      if (!router.maps(index)) continue;
+      const Mapping& mapping = *router.route(index).compiled_mapping;
       const std::string& route = router.route(index).name;
       auto fail = [&](const std::string& why) {
         out.items.clear();
@@ -172,7 +168,7 @@ Processor::Processor(std::unique_ptr<store::Store> store, std::shared_ptr<const 
                             .with({});
   }
   options_.max_batch = std::max<std::size_t>(options_.max_batch, 1);
-  if (any_mapping(options_.mappings)) {
+  if (router_->any_maps()) {
     // The catalog is read here, before the thread starts; without it no mapped message can be
     // written, so each stays `received` and is tried again (logged at every batch).
     auto writer = CanonicalWriter::open(*store_);
@@ -318,10 +314,9 @@ void Processor::process(std::vector<Work>& batch) {
     const store::TimePoint now = options_.clock();
     commits.clear();
     commits.reserve(batch.size());
-    const RouteMappings* mappings = options_.mappings.empty() ? nullptr : &options_.mappings;
     bool mapped = false;
     for (std::size_t i = 0; i < batch.size(); ++i) {
-      routed[i] = route_message(router, batch[i].source, batch[i].raw, now, mappings);
+      routed[i] = route_message(router, batch[i].source, batch[i].raw, now, ApplyMappings::yes);
       mapped = mapped || !routed[i].mapped.empty();
     }
     const auto started = std::chrono::steady_clock::now();

@@ -48,9 +48,6 @@ struct ProcessOutcome {
 // tried again after retry_pause).
 using ProcessCompletion = std::function<void(Result<ProcessOutcome>)>;
 
-// The mapping of each route (by route index; nullopt: the route maps nothing).
-using RouteMappings = std::vector<std::optional<Mapping>>;
-
 struct ProcessorOptions {
   std::size_t max_batch = 256;  // entries per transaction
   std::chrono::milliseconds rescan_interval{1000};
@@ -60,9 +57,6 @@ struct ProcessorOptions {
   // Called after each commit with the destinations that received new items (to wake them).
   std::function<void(const std::vector<std::string>& destinations)> on_enqueued;
   metrics::Registry* metrics = nullptr;
-  // Routes with a mapping (`map:`) write the message's canonical rows in the processing
-  // transaction (engine/canonical_writer.hpp); empty: no route maps.
-  RouteMappings mappings;
 };
 
 // The routing decision for one message, without a store: what run, tools and tests share.
@@ -79,17 +73,17 @@ struct RoutedMessage {
 
 // Parses `raw`, matches the routes and builds the queue items (payload: the message with CR
 // segment terminators). `not_before` is the items' first delivery time.
-// With `mappings`, each route taken that has one maps the message: a mapping error (or a mapping
-// that does not take the message type) makes the message `errored` with the route, the mapping
-// and the error in the detail, and queues nothing.
+// With ApplyMappings::yes (the processor), each route taken that has a mapping (RouteSpec::
+// compiled_mapping) maps the message: a mapping error (or a mapping that does not take the message
+// type) makes the message `errored` with the route, the mapping and the error in the detail, and
+// queues nothing. Routing at the source only decides whether a route maps (Router::maps).
+enum class ApplyMappings : bool { no, yes };
 RoutedMessage route_message(const Router& router, std::string_view source, std::string_view raw,
-                            store::TimePoint not_before, const RouteMappings* mappings = nullptr);
+                            store::TimePoint not_before, ApplyMappings map = ApplyMappings::no);
 // The same for a message already parsed.
 RoutedMessage route_message(const Router& router, std::string_view source,
                             const hl7v2::MessageView& message, store::TimePoint not_before,
-                            const RouteMappings* mappings = nullptr);
-// Whether any route has a mapping.
-bool any_mapping(const RouteMappings& mappings);
+                            ApplyMappings map = ApplyMappings::no);
 
 // The processing counters (docs/metrics.md): outcomes, and per route the messages taken and the
 // items queued. Shared by the processor and by routing done at the source (run), so both count

@@ -130,6 +130,14 @@ class Router {
   std::size_t size() const { return routes_.size(); }
   const RouteSpec& route(std::size_t index) const { return routes_[index].spec; }
   std::string_view name(std::size_t index) const { return routes_[index].spec.name; }
+  // Whether route `index` maps into the canonical tables (its mapping loaded: `map:`).
+  bool maps(std::size_t index) const { return routes_[index].spec.compiled_mapping != nullptr; }
+  bool any_maps() const {
+    for (std::size_t i = 0; i < routes_.size(); ++i) {
+      if (maps(i)) return true;
+    }
+    return false;
+  }
 
  private:
   struct Condition {

@@ -98,10 +98,8 @@ struct SourceContext {
   SourceInstruments metrics;
   std::shared_ptr<const Router> router;
   std::shared_ptr<const ProcessingMetrics> processing;
-  // Per route index: whether it maps into the canonical tables. A message taking such a route is
-  // journaled `received` and handed to the processor, which writes its rows, state and queue
-  // items in one transaction.
-  std::vector<bool> route_maps;
+  // A message taking a route that maps (Router::maps) is journaled `received` and handed to the
+  // processor, which writes its rows, state and queue items in one transaction.
   Processor* processor = nullptr;
 };
 
@@ -286,9 +284,8 @@ adapters::MllpHandler make_handler(std::shared_ptr<const SourceContext> ctx,
       if (!submitted.ok()) answer_not_stored(*ctx, *pending, submitted.error());
       return;
     }
-    const bool maps = std::any_of(routed->routes.begin(), routed->routes.end(), [&](auto r) {
-      return r < ctx->route_maps.size() && ctx->route_maps[r];
-    });
+    const bool maps = std::any_of(routed->routes.begin(), routed->routes.end(),
+                                  [&](auto r) { return ctx->router->maps(r); });
     if (maps) {
       submit_for_processing(ctx, writer, std::move(entry), pending);
       return;
@@ -520,14 +517,6 @@ int run_command(const RunOptions& options) {
     return kExitUsage;
   }
   auto router = std::make_shared<const Router>(std::move(*built.router));
-  // The routes' mappings, as the loader compiled them.
-  RouteMappings mappings(config.routes.size());
-  std::vector<bool> route_maps(config.routes.size(), false);
-  for (std::size_t r = 0; r < config.routes.size(); ++r) {
-    if (!config.routes[r].compiled_mapping) continue;
-    mappings[r] = *config.routes[r].compiled_mapping;
-    route_maps[r] = true;
-  }
 
   // Declared before the servers: destroyed (stopped and joined) after them.
   adapters::IoRuntime runtime(io_thread_count());
@@ -573,12 +562,12 @@ int run_command(const RunOptions& options) {
     return kExitUsage;
   }
   warn_orphaned_queues(**processor_store, config);
-  if (any_mapping(mappings)) {
+  if (router->any_maps()) {
     // Every mapping against the store's canonical schema before anything is taken in.
     auto canonical = CanonicalWriter::open(**processor_store);
     Status fits = canonical.ok() ? Status{} : Status(canonical.error());
-    for (std::size_t r = 0; fits.ok() && r < mappings.size(); ++r) {
-      if (mappings[r]) fits = canonical->check_error(*mappings[r]);
+    for (std::size_t r = 0; fits.ok() && r < router->size(); ++r) {
+      if (router->maps(r)) fits = canonical->check_error(*router->route(r).compiled_mapping);
     }
     if (!fits.ok()) {
       log::error("mapping does not fit the canonical schema", {{"error", fits.error().message()}});
@@ -586,7 +575,6 @@ int run_command(const RunOptions& options) {
     }
   }
   ProcessorOptions processor_options;
-  processor_options.mappings = mappings;
   processor_options.metrics = &registry;
   processor_options.on_enqueued = [&delivery](const std::vector<std::string>& destinations) {
     delivery->wake(destinations);
@@ -603,7 +591,7 @@ int run_command(const RunOptions& options) {
         std::make_shared<const Acknowledger>(source.ack, source.max_message_size,
                                              prefix + std::to_string(listeners.mllp.size())),
         source.ack_mode, SourceInstruments(registry, source.id), router, processing_metrics,
-        route_maps, processor.get()});
+        processor.get()});
     auto server = adapters::MllpServer::start(runtime.context(), server_config(source),
                                               make_handler(std::move(ctx), *writer));
     if (!server) {

@@ -49,6 +49,29 @@ std::string adt(const std::string& control_id) {
 
 const char* const kNotHl7 = "this is not an HL7 message";
 
+// A route's mapping (compiled, as the config loader sets RouteSpec::compiled_mapping) of the
+// patient of an ORU^R01; `with_gender` takes PID-8 as sent, so the store's CHECK refuses an
+// unknown code. The patient entity is at line 5.
+std::shared_ptr<const Mapping> patient_mapping(const std::string& name, const std::string& file,
+                                               bool with_gender) {
+  std::string text = "mapping: " + name + R"(
+from: hl7v2
+messages: ['ORU^R01']
+entities:
+  - as: patient
+    table: patients
+    key: [mrn]
+    columns:
+      mrn: {path: PID-3.1, required: true}
+      last_name: {path: PID-5.1, required: true}
+      first_name: {path: PID-5.2, default: X}
+)";
+  if (with_gender) text += "      gender: PID-8\n";
+  auto m = load_mapping_text(text, file);
+  EXPECT_TRUE(m.ok()) << (m.ok() ? "" : m.error().message());
+  return m.ok() ? std::make_shared<const Mapping>(std::move(*m)) : nullptr;
+}
+
 RouteSpec route(std::string name, std::vector<std::string> message,
                 std::vector<std::string> destinations, std::vector<std::string> from = {}) {
   RouteSpec r;
@@ -395,26 +418,11 @@ TEST_P(ProcessorTest, SubmittedEntriesGetTheirStateAndQueueItems) {
 // mapping cannot map, or whose row the store refuses, is errored with the rule in the detail,
 // queues nothing and leaves no row; an entry processed twice writes nothing twice.
 TEST_P(ProcessorTest, MappedRouteWritesCanonicalRowsWithTheState) {
-  auto mapping = load_mapping_text(R"(mapping: lab-patients
-from: hl7v2
-messages: ['ORU^R01']
-entities:
-  - as: patient
-    table: patients
-    key: [mrn]
-    columns:
-      mrn: {path: PID-3.1, required: true}
-      last_name: {path: PID-5.1, required: true}
-      first_name: {path: PID-5.2, default: X}
-      gender: PID-8
-)",
-                                   "lab.yaml");
-  ASSERT_TRUE(mapping.ok()) << mapping.error().message();
   RouteSpec mapped = route("lab results", {"ORU^R01"}, {"archive"});
   mapped.mapping = "lab.yaml";
-  ProcessorOptions options = quiet();
-  options.mappings.push_back(*mapping);
-  auto p = processor(std::move(options), true, make_router({mapped}));
+  mapped.compiled_mapping = patient_mapping("lab-patients", "lab.yaml", true);
+  ASSERT_NE(mapped.compiled_mapping, nullptr);
+  auto p = processor(quiet(), true, make_router({mapped}));
   ASSERT_NE(p, nullptr);
   std::string good =
       "MSH|^~\\&|LAB|ACME|HIMS|HIMS|20240101||ORU^R01|C1|P|2.5\rPID|1||123||DOE^JANE\r";
@@ -457,41 +465,14 @@ entities:
 // Two routes map one message: when the second route's row is refused, the first route's rows go
 // too (the message is errored and leaves nothing).
 TEST_P(ProcessorTest, SeveralMappedRoutesWriteAllTheirRowsOrNone) {
-  auto patients = load_mapping_text(R"(mapping: patients
-from: hl7v2
-messages: ['ORU^R01']
-entities:
-  - as: patient
-    table: patients
-    key: [mrn]
-    columns:
-      mrn: {path: PID-3.1, required: true}
-      last_name: {path: PID-5.1, required: true}
-      first_name: {path: PID-5.2, default: X}
-)",
-                                    "patients.yaml");
-  auto genders = load_mapping_text(R"(mapping: genders
-from: hl7v2
-messages: ['ORU^R01']
-entities:
-  - as: patient
-    table: patients
-    key: [mrn]
-    columns:
-      mrn: {path: PID-3.1, required: true}
-      last_name: {path: PID-5.1, required: true}
-      first_name: {path: PID-5.2, default: X}
-      gender: PID-8
-)",
-                                   "genders.yaml");
-  ASSERT_TRUE(patients.ok() && genders.ok());
   RouteSpec first = route("patients", {"ORU^R01"}, {"archive"});
   first.mapping = "patients.yaml";
+  first.compiled_mapping = patient_mapping("patients", "patients.yaml", false);
   RouteSpec second = route("genders", {"ORU^R01"}, {});
   second.mapping = "genders.yaml";
-  ProcessorOptions options = quiet();
-  options.mappings = {*patients, *genders};
-  auto p = processor(std::move(options), true, make_router({first, second}));
+  second.compiled_mapping = patient_mapping("genders", "genders.yaml", true);
+  ASSERT_TRUE(first.compiled_mapping && second.compiled_mapping);
+  auto p = processor(quiet(), true, make_router({first, second}));
   ASSERT_NE(p, nullptr);
   const std::string good =
       "MSH|^~\\&|LAB|ACME|HIMS|HIMS|20240101||ORU^R01|C1|P|2.5\rPID|1||200||DOE^JANE|||female\r";
