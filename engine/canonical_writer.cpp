@@ -144,10 +144,14 @@ class CanonicalWrite {
     return std::string(r.rule) + " " + std::string(r.as) + " (" + std::string(r.table) + ")";
   }
 
-  Error refused(const MappedRow& r, const Error& e) const {
+  // A store error while writing the message's rows (`what`: "row", "events" at `place`): passed
+  // on as it is when it is transient, else the message's refusal.
+  static Error refused(std::string place, std::string_view what, const Error& e) {
     if (transient(e)) return e;
-    return Error(CanonicalErrc::write_failed, where(r), "the store refused the row: " + e.detail());
+    return Error(CanonicalErrc::write_failed, std::move(place),
+                 "the store refused the " + std::string(what) + ": " + e.detail());
   }
+  Error refused(const MappedRow& r, const Error& e) const { return refused(where(r), "row", e); }
 
   // The parameter of a value (a text it makes lives in texts_ until the message is written).
   Param param(const MappedValue& v) {
@@ -320,7 +324,7 @@ class CanonicalWrite {
         sql.push_back(')');
       }
       sql.append(" ON CONFLICT DO NOTHING");
-      auto inserted = inserted_ids(first.table, sql, params, new_ids);
+      auto inserted = inserted_ids(first.table, std::move(sql), params, new_ids);
       if (!inserted.ok()) return refused(message_.rows[at], inserted.error());
       for (std::size_t k = 0; k < real; ++k) {
         const std::size_t index = at + k;
@@ -344,7 +348,7 @@ class CanonicalWrite {
   // Runs `sql` (an INSERT or UPDATE without RETURNING) and returns how many rows it changed.
   // SQLite's RETURNING costs about as much as the write itself (its rows go through a temporary
   // table), so there the count comes from changes(); PostgreSQL returns a 1 per row.
-  Result<std::size_t> changed_rows(std::string& sql, std::span<const Param> params) {
+  Result<std::size_t> changed_rows(std::string sql, std::span<const Param> params) {
     if (dialect_ != Dialect::sqlite) {
       sql.append(" RETURNING 1");
       auto rows = store_.execute(sql, params);
@@ -360,10 +364,10 @@ class CanonicalWrite {
 
   // Runs `insert` (an INSERT ... ON CONFLICT DO NOTHING of the rows with `ids` into `table`) and
   // returns the ids it inserted: all (the usual case), none, or, for a mix, the ids stored now.
-  Result<std::vector<std::string>> inserted_ids(std::string_view table, std::string& insert,
+  Result<std::vector<std::string>> inserted_ids(std::string_view table, std::string insert,
                                                 std::span<const Param> params,
                                                 const std::vector<std::string>& ids) {
-    auto count = changed_rows(insert, params);
+    auto count = changed_rows(std::move(insert), params);
     if (!count.ok()) return count.take_error();
     if (*count == ids.size()) return ids;
     std::vector<std::string> out;
@@ -519,7 +523,7 @@ class CanonicalWrite {
       sql.append(" WHERE \"id\" = ");
       placeholder(sql, params.size());
       sql.append(" AND (").append(differs).append(")");
-      auto updated = changed_rows(sql, params);
+      auto updated = changed_rows(std::move(sql), params);
       if (!updated.ok()) return refused(r, updated.error());
       if (*updated == 0) {
         ++stats_.unchanged;
@@ -550,7 +554,7 @@ class CanonicalWrite {
         "\"merged_into_id\" IS DISTINCT FROM $5");
     const Param p[] = {Param::text(survivor), Param::text(at_), journal_param(),
                        Param::text(merged), Param::text(survivor)};
-    auto updated = changed_rows(sql, p);
+    auto updated = changed_rows(std::move(sql), p);
     if (!updated.ok()) return refused(r, updated.error());
     if (*updated == 0) return {};  // merged already (a replay)
     ++stats_.merged;
@@ -685,11 +689,7 @@ class CanonicalWrite {
         params.push_back(Param::text(at_));
       }
       auto done = store_.execute(sql, params);
-      if (!done.ok()) {
-        if (transient(done.error())) return done.take_error();
-        return Error(CanonicalErrc::write_failed, "domain_events",
-                     "the store refused the events: " + done.error().detail());
-      }
+      if (!done.ok()) return refused("domain_events", "events", done.error());
     }
     stats_.events += static_cast<std::uint32_t>(pending_.size());
     return {};
