@@ -689,9 +689,9 @@ Result<std::vector<JournalId>> Store::append(std::span<const NewJournalEntry> ba
       const Dialect dialect = driver_->dialect();
       auto inserted = driver_->query(journal_insert(dialect).sql(rows), params);
       if (!inserted.ok()) return inserted.take_error();
-      // The rows of one INSERT get ascending ids in VALUES order (SQLite: consecutive under the
-      // write lock; PostgreSQL: the identity is drawn row by row); RETURNING's order is not
-      // promised, so sort.
+      // The rows of one INSERT get ascending ids in VALUES order. SQLite: consecutive under the
+      // write lock, so the last one gives them all. PostgreSQL: the identity is drawn row by
+      // row, and RETURNING's order is not promised, so sort.
       const std::size_t first = ids.size();
       if (dialect == Dialect::sqlite) {
         auto last = driver_->query("SELECT last_insert_rowid()", {});

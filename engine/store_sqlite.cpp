@@ -54,6 +54,7 @@ class Checkpointer {
       return nullptr;
     }
     auto made = std::shared_ptr<Checkpointer>(new Checkpointer(db));
+    std::erase_if(running, [](const auto& entry) { return entry.second.expired(); });
     running[key] = made;
     return made;
   }
