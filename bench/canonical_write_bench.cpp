@@ -16,7 +16,6 @@
 //                         [--mapping mappings/hl7v2/oru-r01.yaml] [--dir /tmp]
 // Prints one JSON line per mode: messages/s, rows/s and CPU microseconds per message.
 #include <sqlite3.h>
-#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -28,6 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench/sqlite_bench.hpp"
 #include "engine/canonical_writer.hpp"
 #include "engine/mapping.hpp"
 #include "engine/store.hpp"
@@ -38,12 +38,9 @@ namespace {
 using hims::engine::MappedMessage;
 using hims::engine::MappedValue;
 
-double cpu_seconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
-}
+constexpr const char* kProgram = "canonical_write_bench";
+
+[[noreturn]] void die(const std::string& why) { hims::bench::die(kProgram, why); }
 
 struct Timing {
   double wall = 0;
@@ -52,12 +49,12 @@ struct Timing {
 
 template <class Body>
 Timing timed(Body&& body) {
-  const double cpu0 = cpu_seconds();
+  const double cpu0 = hims::bench::cpu_seconds();
   const auto t0 = std::chrono::steady_clock::now();
   body();
   Timing t;
   t.wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  t.cpu = cpu_seconds() - cpu0;
+  t.cpu = hims::bench::cpu_seconds() - cpu0;
   return t;
 }
 
@@ -72,25 +69,9 @@ void report(const char* mode, std::size_t messages, std::size_t rows, std::size_
   std::fflush(stdout);
 }
 
-[[noreturn]] void die(const std::string& why) {
-  std::fprintf(stderr, "canonical_write_bench: %s\n", why.c_str());
-  std::exit(1);
-}
-
-// A new store file made by the engine's migrations.
-std::string new_store(const std::filesystem::path& dir, const char* name) {
-  const std::filesystem::path file = dir / name;
-  for (const char* suffix : {"", "-wal", "-shm"}) {
-    std::filesystem::remove(file.string() + suffix);
-  }
-  auto store = hims::store::open_store("sqlite:" + file.string());
-  if (!store.ok()) die(store.error().message());
-  return file.string();
-}
-
 void run_writer(const std::vector<MappedMessage>& messages, std::size_t per_tx,
                 const std::filesystem::path& dir) {
-  const std::string file = new_store(dir, "canonical_write_writer.db");
+  const std::string file = hims::bench::new_store(kProgram, dir, "canonical_write_writer.db");
   auto store = hims::store::open_store("sqlite:" + file);
   if (!store.ok()) die(store.error().message());
   auto writer = hims::engine::CanonicalWriter::open(**store);
@@ -117,13 +98,8 @@ void run_writer(const std::vector<MappedMessage>& messages, std::size_t per_tx,
 // The floor: plain prepared statements through the SQLite C API.
 class Floor {
  public:
-  explicit Floor(const std::string& file) {
-    if (sqlite3_open(file.c_str(), &db_) != SQLITE_OK) die(sqlite3_errmsg(db_));
-    for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
-                               "PRAGMA foreign_keys=ON", "PRAGMA cache_size=-16384"}) {
-      exec(pragma);
-    }
-  }
+  explicit Floor(const std::string& file)
+      : db_(hims::bench::open_like_the_engine(kProgram, file)) {}
   ~Floor() {
     for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
     sqlite3_close(db_);
@@ -320,7 +296,7 @@ class Floor {
 
 void run_floor(const std::vector<MappedMessage>& messages, std::size_t per_tx,
                const std::filesystem::path& dir) {
-  const std::string file = new_store(dir, "canonical_write_floor.db");
+  const std::string file = hims::bench::new_store(kProgram, dir, "canonical_write_floor.db");
   Floor floor(file);
   std::size_t rows = 0;
   const Timing t = timed([&] {

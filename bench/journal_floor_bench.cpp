@@ -9,7 +9,6 @@
 //   journal_floor_bench [--file corpus.txt] [--messages 200000] [--per-tx 64] [--dir /tmp]
 // Prints one JSON line: messages/s and CPU microseconds per message (user + system).
 #include <sqlite3.h>
-#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -19,24 +18,13 @@
 #include <string>
 #include <vector>
 
-#include "engine/store.hpp"
+#include "bench/sqlite_bench.hpp"
 
 namespace {
 
-[[noreturn]] void die(const std::string& why) {
-  std::fprintf(stderr, "journal_floor_bench: %s\n", why.c_str());
-  std::exit(1);
-}
+constexpr const char* kProgram = "journal_floor_bench";
 
-double cpu_seconds(bool system_only) {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  const double sys =
-      static_cast<double>(ru.ru_stime.tv_sec) + static_cast<double>(ru.ru_stime.tv_usec) * 1e-6;
-  if (system_only) return sys;
-  return sys + static_cast<double>(ru.ru_utime.tv_sec) +
-         static_cast<double>(ru.ru_utime.tv_usec) * 1e-6;
-}
+[[noreturn]] void die(const std::string& why) { hims::bench::die(kProgram, why); }
 
 }  // namespace
 
@@ -64,22 +52,11 @@ int main(int argc, char** argv) {
   }
   if (corpus.empty()) die(file + " has no message");
 
-  const std::string path = (std::filesystem::path(dir) / "journal_floor.db").string();
-  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
-  {
-    auto store = hims::store::open_store("sqlite:" + path);  // the engine's migrations
-    if (!store.ok()) die(store.error().message());
-  }
-  sqlite3* db = nullptr;
-  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) die(sqlite3_errmsg(db));
+  const std::string path = hims::bench::new_store(kProgram, dir, "journal_floor.db");
+  sqlite3* db = hims::bench::open_like_the_engine(kProgram, path);
   const auto exec = [&](const char* sql) {
     if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK) die(sqlite3_errmsg(db));
   };
-  for (const char* pragma :
-       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON",
-        "PRAGMA temp_store=MEMORY", "PRAGMA cache_size=-16384"}) {
-    exec(pragma);
-  }
   std::string journal_sql =
       "INSERT INTO journal (source, peer, received_at_us, message_type, trigger_event, "
       "control_id, sending_application, sending_facility, size, content_hash, state, error, "
@@ -106,8 +83,8 @@ int main(int argc, char** argv) {
   };
 
   const std::size_t batches = count / per_tx;
-  const double cpu0 = cpu_seconds(false);
-  const double sys0 = cpu_seconds(true);
+  const double cpu0 = hims::bench::cpu_seconds();
+  const double sys0 = hims::bench::cpu_seconds(true);
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::string> control_ids(per_tx);
   for (std::size_t b = 0; b < batches; ++b) {
@@ -141,8 +118,9 @@ int main(int argc, char** argv) {
   std::printf(
       "{\"bench\":\"journal_floor\",\"messages\":%.0f,\"per_tx\":%zu,\"seconds\":%.3f,"
       "\"msgs_per_s\":%.0f,\"cpu_us_per_msg\":%.1f,\"system_us_per_msg\":%.1f}\n",
-      messages, per_tx, seconds, messages / seconds, (cpu_seconds(false) - cpu0) * 1e6 / messages,
-      (cpu_seconds(true) - sys0) * 1e6 / messages);
+      messages, per_tx, seconds, messages / seconds,
+      (hims::bench::cpu_seconds() - cpu0) * 1e6 / messages,
+      (hims::bench::cpu_seconds(true) - sys0) * 1e6 / messages);
   sqlite3_finalize(journal);
   sqlite3_finalize(history);
   sqlite3_close(db);
