@@ -14,6 +14,7 @@
 #include "engine/store.hpp"
 #include "engine/store_driver.hpp"
 #include "hl7v2/message.hpp"
+#include "tests/support/canonical_store.hpp"
 #include "tests/support/test_store.hpp"
 
 namespace hims::engine {
@@ -100,18 +101,9 @@ std::string orm(const std::string& segments) {
 
 using Rows = std::vector<std::vector<std::optional<std::string>>>;
 
-class CanonicalWriterTest : public ::testing::TestWithParam<Backend> {
+class CanonicalWriterTest : public test::CanonicalStoreTest {
  protected:
-  void SetUp() override {
-    place_ = std::make_unique<test::ThrowawayStore>(GetParam(), "canonical_writer");
-    if (place_->skipped()) GTEST_SKIP() << test::kPostgresSkipped;
-    auto opened = store::open_store(place_->url());
-    ASSERT_TRUE(opened.ok()) << opened.error().message();
-    store_ = std::move(*opened);
-    auto w = CanonicalWriter::open(*store_);
-    ASSERT_TRUE(w.ok()) << w.error().message();
-    writer_.emplace(std::move(*w));
-  }
+  CanonicalWriterTest() : CanonicalStoreTest("canonical_writer") {}
 
   Mapping mapping(const char* text) {
     auto m = load_mapping_text(text, "m.yaml");
@@ -130,14 +122,7 @@ class CanonicalWriterTest : public ::testing::TestWithParam<Backend> {
   // One message in its own transaction.
   Result<CanonicalWriteStats> write(const Mapping& m, const std::string& bytes,
                                     store::JournalId id = 7) {
-    const MappedMessage mapped = map(m, bytes);
-    Result<CanonicalWriteStats> out = CanonicalWriteStats{};
-    Status s = store_->transact([&]() -> Status {
-      out = writer_->write(*store_, mapped, id, store::Clock::now());
-      return {};
-    });
-    EXPECT_TRUE(s.ok()) << s.error().message();
-    return out;
+    return write_mapped(map(m, bytes), id);
   }
 
   std::string one(const std::string& sql) {
@@ -153,10 +138,6 @@ class CanonicalWriterTest : public ::testing::TestWithParam<Backend> {
     return test::count(*store_,
                        "SELECT COUNT(*) FROM " + table + (where.empty() ? "" : " WHERE " + where));
   }
-
-  std::unique_ptr<test::ThrowawayStore> place_;
-  std::unique_ptr<store::Store> store_;
-  std::optional<CanonicalWriter> writer_;
 };
 
 TEST_P(CanonicalWriterTest, CreatesRowsAndEventsThenAReplayChangesNothing) {

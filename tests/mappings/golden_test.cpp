@@ -23,6 +23,7 @@
 #include "engine/store.hpp"
 #include "engine/store_driver.hpp"
 #include "hl7v2/message.hpp"
+#include "tests/support/canonical_store.hpp"
 #include "tests/support/corpus.hpp"
 #include "tests/support/test_store.hpp"
 
@@ -135,28 +136,13 @@ TEST(MappingGolden, RowsMatchTheGoldenFiles) {
 
 using Rows = std::vector<std::vector<std::optional<std::string>>>;
 
-class GoldenStoreTest : public ::testing::TestWithParam<Backend> {
+class GoldenStoreTest : public test::CanonicalStoreTest {
  protected:
-  void SetUp() override {
-    place_ = std::make_unique<test::ThrowawayStore>(GetParam(), "mapping_golden");
-    if (place_->skipped()) GTEST_SKIP() << test::kPostgresSkipped;
-    auto opened = store::open_store(place_->url());
-    ASSERT_TRUE(opened.ok()) << opened.error().message();
-    store_ = std::move(*opened);
-    auto w = CanonicalWriter::open(*store_);
-    ASSERT_TRUE(w.ok()) << w.error().message();
-    writer_.emplace(std::move(*w));
-  }
+  GoldenStoreTest() : CanonicalStoreTest("mapping_golden") {}
 
+  // Each message as the next journal entry.
   Result<CanonicalWriteStats> write(const MappedMessage& mapped) {
-    Result<CanonicalWriteStats> out = CanonicalWriteStats{};
-    const store::JournalId id = ++journal_id_;
-    Status s = store_->transact([&]() -> Status {
-      out = writer_->write(*store_, mapped, id, store::Clock::now());
-      return {};
-    });
-    EXPECT_TRUE(s.ok()) << s.error().message();
-    return out;
+    return write_mapped(mapped, ++journal_id_);
   }
 
   Rows query(const std::string& sql) { return test::query(*store_, sql); }
@@ -223,9 +209,6 @@ class GoldenStoreTest : public ::testing::TestWithParam<Backend> {
                                      << ") is not stored with its values: " << sql;
   }
 
-  std::unique_ptr<test::ThrowawayStore> place_;
-  std::unique_ptr<store::Store> store_;
-  std::optional<CanonicalWriter> writer_;
   store::JournalId journal_id_ = 0;
 };
 
