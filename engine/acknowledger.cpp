@@ -88,13 +88,16 @@ void Acknowledger::answer(Acknowledgement& out, hl7v2::AckOutcome outcome,
     ack = hl7v2::build_ack(header, code, options, errors);
   }
   out.ack = std::move(*ack);
-  if (auto reply = hl7v2::read_ack(out.ack)) {
-    out.code = std::string(hl7v2::to_string(reply->code));
-    out.accepted = reply->positive();
-  } else {
-    out.code = "??";
-    out.accepted = false;
-  }
+  // MSA-1 of the ACK just built (its second segment), read in place: no second parse.
+  const char field = header.delimiters.field;
+  const std::string msa = std::string("\rMSA") + field;
+  const std::size_t at = out.ack.find(msa);
+  const std::optional<hl7v2::AckCode> code =
+      at == std::string::npos
+          ? std::nullopt
+          : hl7v2::ack_code_from(std::string_view(out.ack).substr(at + msa.size(), 2));
+  out.code = code ? std::string(hl7v2::to_string(*code)) : std::string("??");
+  out.accepted = code && hl7v2::is_positive(*code);
 }
 
 Acknowledgement Acknowledger::error_ack(const Acknowledgement& original, std::string_view detail,

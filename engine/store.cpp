@@ -79,9 +79,29 @@ std::string_view to_string(QueueItemStatus status) {
 }
 
 std::string sha256_hex(std::string_view bytes) {
+  // The algorithm is fetched once and each thread keeps its context: OpenSSL 3's EVP_Digest with
+  // EVP_sha256() looks the implementation up and allocates a context on every call.
+  struct Md {
+    Md() : md(EVP_MD_fetch(nullptr, "SHA256", nullptr)) {}
+    ~Md() { EVP_MD_free(md); }
+    EVP_MD* md;
+  };
+  struct Ctx {
+    Ctx() : ctx(EVP_MD_CTX_new()) {}
+    ~Ctx() { EVP_MD_CTX_free(ctx); }
+    EVP_MD_CTX* ctx;
+  };
+  static const Md sha256;
+  thread_local const Ctx context;
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned int length = 0;
-  EVP_Digest(bytes.data(), bytes.size(), digest.data(), &length, EVP_sha256(), nullptr);
+  if (sha256.md == nullptr || context.ctx == nullptr ||
+      EVP_DigestInit_ex2(context.ctx, sha256.md, nullptr) != 1 ||
+      EVP_DigestUpdate(context.ctx, bytes.data(), bytes.size()) != 1 ||
+      EVP_DigestFinal_ex(context.ctx, digest.data(), &length) != 1) {
+    length = 0;
+    EVP_Digest(bytes.data(), bytes.size(), digest.data(), &length, EVP_sha256(), nullptr);
+  }
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(length * 2);

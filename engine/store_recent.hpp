@@ -12,7 +12,6 @@
 #include <limits>
 #include <optional>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace hims::store::detail {
@@ -44,7 +43,7 @@ class RecentEntries {
   void add(std::uint64_t fp, std::int64_t id, std::int64_t at_us) {
     if (at_us < horizon_from_us_) return;  // outside the window: look-ups that far back read SQL
     by_time_.push_back(Slot{fp, id, at_us});
-    by_fp_.emplace(fp, Hit{id, at_us});
+    by_fp_.insert(Slot{fp, id, at_us});
     while (by_time_.size() > limit_) {
       pop_oldest();
       ++evicted_;
@@ -71,8 +70,7 @@ class RecentEntries {
       if (at_us < since_us || (before_id > 0 && id >= before_id) || (best && id >= *best)) return;
       if (confirm(id)) best = id;
     };
-    auto [it, end] = by_fp_.equal_range(fp);
-    for (; it != end; ++it) consider(it->second.id, it->second.at_us);
+    by_fp_.for_each(fp, [&](const Slot& s) { consider(s.id, s.at_us); });
     for (const Slot& s : staged_) {
       if (s.fp == fp) consider(s.id, s.at_us);
     }
@@ -90,19 +88,76 @@ class RecentEntries {
     std::int64_t id;
     std::int64_t at_us;
   };
-  struct Hit {
-    std::int64_t id;
-    std::int64_t at_us;
-  };
-  void pop_oldest() {
-    const Slot& s = by_time_.front();
-    auto [it, end] = by_fp_.equal_range(s.fp);
-    for (; it != end; ++it) {
-      if (it->second.id == s.id) {
-        by_fp_.erase(it);
-        break;
+
+  // A multimap from fingerprint to slot in one array: open addressing with linear probing, at
+  // most half full, removal by backward shift (no tombstones). A node-based std::unordered_multimap
+  // cost an allocation and a free per message on the journal path.
+  class Table {
+   public:
+    void insert(const Slot& s) {
+      if ((count_ + 1) * 2 > slots_.size()) grow();
+      std::size_t i = home(s.fp);
+      while (used_[i]) i = next(i);
+      slots_[i] = s;
+      used_[i] = true;
+      ++count_;
+    }
+    template <class F>
+    void for_each(std::uint64_t fp, F&& f) const {
+      if (slots_.empty()) return;
+      for (std::size_t i = home(fp); used_[i]; i = next(i)) {
+        if (slots_[i].fp == fp) f(slots_[i]);
       }
     }
+    void erase(std::uint64_t fp, std::int64_t id) {
+      if (slots_.empty()) return;
+      std::size_t i = home(fp);
+      while (used_[i] && !(slots_[i].fp == fp && slots_[i].id == id)) i = next(i);
+      if (!used_[i]) return;
+      // Backward shift: move later members of the cluster into the hole when their home allows.
+      for (std::size_t j = next(i);; j = next(j)) {
+        if (!used_[j]) break;
+        const std::size_t h = home(slots_[j].fp);
+        // j may move to i when h is not cyclically within (i, j].
+        const bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
+        if (stays) continue;
+        slots_[i] = slots_[j];
+        i = j;
+      }
+      used_[i] = false;
+      --count_;
+    }
+    std::size_t size() const { return count_; }
+
+   private:
+    std::size_t home(std::uint64_t fp) const {
+      // The fingerprint is a hash already; mix once more so low bits are spread.
+      return static_cast<std::size_t>((fp * 0x9e3779b97f4a7c15ULL) >> shift_);
+    }
+    std::size_t next(std::size_t i) const { return (i + 1) & (slots_.size() - 1); }
+    void grow() {
+      const std::size_t capacity = slots_.empty() ? 1024 : slots_.size() * 2;
+      std::vector<Slot> old_slots(capacity);
+      std::vector<bool> old_used(capacity, false);
+      old_slots.swap(slots_);
+      old_used.swap(used_);
+      shift_ = 64;
+      for (std::size_t c = capacity; c > 1; c >>= 1) --shift_;
+      count_ = 0;
+      for (std::size_t k = 0; k < old_slots.size(); ++k) {
+        if (old_used[k]) insert(old_slots[k]);
+      }
+    }
+
+    std::vector<Slot> slots_;
+    std::vector<bool> used_;
+    std::size_t count_ = 0;
+    unsigned shift_ = 64;
+  };
+
+  void pop_oldest() {
+    const Slot& s = by_time_.front();
+    by_fp_.erase(s.fp, s.id);
     by_time_.pop_front();
   }
 
@@ -110,7 +165,7 @@ class RecentEntries {
   std::size_t limit_;
   std::int64_t horizon_from_us_ = std::numeric_limits<std::int64_t>::min();
   std::deque<Slot> by_time_;  // in commit order, which is close to time order
-  std::unordered_multimap<std::uint64_t, Hit> by_fp_;
+  Table by_fp_;
   std::vector<Slot> staged_;  // appended in the open transaction
   std::uint64_t evicted_ = 0;
 };

@@ -102,8 +102,14 @@ FrameResult FrameDecoder::next() {
       case State::in_frame: {
         // The FS may sit at most max_frame_bytes after the VT: never scan (or wait) beyond that.
         const std::size_t limit = std::min(size_, start_ + limits_.max_frame_bytes + 1);
-        std::size_t i = pos_;
-        while (i < limit && data[i] != kMllpEndBlock && data[i] != kMllpStartBlock) ++i;
+        // The first FS or VT: two vectorised scans (memchr) instead of a byte loop.
+        const auto find = [&](char c, std::size_t end) {
+          if (pos_ >= end) return end;
+          const void* at = std::memchr(data + pos_, c, end - pos_);
+          return at == nullptr ? end
+                               : static_cast<std::size_t>(static_cast<const char*>(at) - data);
+        };
+        const std::size_t i = find(kMllpStartBlock, find(kMllpEndBlock, limit));
         if (i == limit) {
           pos_ = limit;
           if (limit - start_ > limits_.max_frame_bytes) {

@@ -2,7 +2,7 @@
 #include "hl7v2/types.hpp"
 
 #include <array>
-#include <cstdio>
+#include <charconv>
 #include <string>
 
 #include "hl7v2/detail/ascii.hpp"
@@ -86,10 +86,14 @@ std::string check_date(int year, unsigned month, unsigned day, TimePrecision pre
   return {};
 }
 
+// `value` in decimal, zero-padded to `width` digits ("%0*u" without printf's cost: every ACK's
+// MSH-7 goes through here).
 void append_number(std::string& out, unsigned value, int width) {
   std::array<char, 16> buf{};
-  const int n = std::snprintf(buf.data(), buf.size(), "%0*u", width, value);
-  if (n > 0) out.append(buf.data(), static_cast<std::size_t>(n));
+  const char* end = std::to_chars(buf.data(), buf.data() + buf.size(), value).ptr;
+  const auto digits = static_cast<int>(end - buf.data());
+  if (width > digits) out.append(static_cast<std::size_t>(width - digits), '0');
+  out.append(buf.data(), static_cast<std::size_t>(digits));
 }
 
 void append_offset(std::string& out, int minutes, bool with_colon) {
