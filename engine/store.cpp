@@ -279,6 +279,31 @@ const RowsStatement& history_insert() {
   return statement;
 }
 
+// An entry's history starts with its append (from_state NULL), but that first row is written only
+// when the entry first changes state: the journal row holds the same facts until then (state,
+// received_at_us, error), and Store::history reads them from there. This keeps two b-trees
+// (journal_history and its index) off the group commit of every inbound message.
+// The first row of the entries $1.. that have none, from their journal rows as they are now: run
+// before the change, with the rows locked (PostgreSQL: SELECT ... FOR UPDATE).
+const RowsStatement& first_history_insert() {
+  static const RowsStatement statement(
+      "INSERT INTO journal_history (journal_id, from_state, to_state, at_us, detail) SELECT j.id, "
+      "NULL, j.state, j.received_at_us, j.error FROM journal j WHERE NOT EXISTS (SELECT 1 FROM "
+      "journal_history h WHERE h.journal_id = j.id) AND j.id IN (",
+      "$1", 0, 1, ") ORDER BY j.id");
+  return statement;
+}
+// The same for entries just moved out of `received` by processing_update (which holds their row
+// locks): they were appended `received`, with no error.
+const RowsStatement& first_history_insert_received() {
+  static const RowsStatement statement(
+      "INSERT INTO journal_history (journal_id, from_state, to_state, at_us, detail) SELECT j.id, "
+      "NULL, 'received', j.received_at_us, '' FROM journal j WHERE NOT EXISTS (SELECT 1 FROM "
+      "journal_history h WHERE h.journal_id = j.id) AND j.id IN (",
+      "$1", 0, 1, ") ORDER BY j.id");
+  return statement;
+}
+
 // One row per query: (n, the lowest matching id or NULL). The CASTs give PostgreSQL the types of
 // the VALUES columns; SQLite names them column1..column6 like PostgreSQL does.
 const RowsStatement& duplicates_select() {
@@ -472,9 +497,17 @@ Result<std::vector<bool>> commit_views(Driver& driver, std::span<const CommitVie
   if (!exist.ok()) return exist.take_error();
   std::vector<std::size_t> done;
   done.reserve(listed.size());
+  std::vector<JournalId> done_ids;
+  done_ids.reserve(listed.size());
   for (const std::size_t i : listed) {
-    if (applied[i]) done.push_back(i);
+    if (!applied[i]) continue;
+    done.push_back(i);
+    done_ids.push_back(batch[i].id);
   }
+  Status first_rows =
+      for_id_chunks(driver, first_history_insert_received(), {}, done_ids,
+                    [](std::span<const JournalId>, const Rows&) { return Status{}; });
+  if (!first_rows.ok()) return first_rows.take_error();
   for (std::size_t offset = 0; offset < done.size();) {
     const std::size_t rows = chunk_rows(done.size() - offset);
     params.clear();
@@ -726,15 +759,7 @@ Result<std::vector<JournalId>> Store::append(std::span<const NewJournalEntry> ba
         for (auto& row : *inserted) ids.push_back(to_int(row[0]));
         std::sort(ids.begin() + static_cast<std::ptrdiff_t>(first), ids.end());
       }
-      params.clear();
-      for (std::size_t i = 0; i < rows; ++i) {
-        const NewJournalEntry& e = chunk[i];
-        params.insert(params.end(),
-                      {Param::of(ids[first + i]), Param::null(), Param::text(to_string(e.state)),
-                       Param::of(to_us(e.received_at)), Param::text(e.error)});
-      }
-      auto hist = driver_->query(history_insert().sql(rows), params);
-      if (!hist.ok()) return hist.take_error();
+      // No history row: the first is written at the entry's first change (first_history_insert).
       if (recent_) {
         for (std::size_t i = 0; i < rows; ++i) {
           const NewJournalEntry& e = chunk[i];
@@ -865,6 +890,12 @@ DuplicateMemory Store::duplicate_memory() const {
   return DuplicateMemory{true, recent_->size(), recent_->evicted()};
 }
 
+Status Store::write_first_history(JournalId id) {
+  const std::array<JournalId, 1> ids{id};
+  return for_id_chunks(*driver_, first_history_insert(), {}, ids,
+                       [](std::span<const JournalId>, const Rows&) { return Status{}; });
+}
+
 Status Store::set_state(JournalId id, MessageState to, std::string_view detail, TimePoint at) {
   return in_tx<void>([&]() -> Status {
     const bool pg = driver_->dialect() == Dialect::postgres;
@@ -877,6 +908,7 @@ Status Store::set_state(JournalId id, MessageState to, std::string_view detail, 
       return Error(StoreErrc::not_found, "journal " + std::to_string(id), "no such entry");
     }
     const std::string from = to_str((*rows)[0][0]);
+    if (Status s = write_first_history(id); !s.ok()) return s;
     const bool is_error = to == MessageState::errored || to == MessageState::rejected;
     const std::int64_t at_us = to_us(at);
     auto upd =
@@ -900,6 +932,12 @@ Result<std::vector<StateChange>> Store::history(JournalId id) {
                     {Param::of(id)});
     if (!rows.ok()) return rows.take_error();
     std::vector<StateChange> out;
+    if (rows->empty()) {  // never changed: the append, from the journal row
+      rows =
+          run(*driver_, "SELECT id, NULL, state, received_at_us, error FROM journal WHERE id = $1",
+              {Param::of(id)});
+      if (!rows.ok()) return rows.take_error();
+    }
     for (auto& row : *rows) {
       StateChange c;
       c.journal_id = to_int(row[0]);
@@ -933,6 +971,7 @@ Result<std::int64_t> Store::reprocess(JournalId id, TimePoint at, std::string_vi
     if (from != to_string(MessageState::errored) && from != to_string(MessageState::filtered)) {
       return std::int64_t{0};
     }
+    if (Status s = write_first_history(id); !s.ok()) return s.take_error();
     const std::int64_t at_us = to_us(at);
     auto upd = run(*driver_,
                    "UPDATE journal SET state = 'received', error = '', updated_at_us = $2 "

@@ -284,6 +284,63 @@ TEST_P(StoreTest, SetStateRecordsHistoryAndError) {
   EXPECT_EQ((*history)[2].at, kT0 + seconds(2));
 }
 
+// The append's history row is written at the first change; until then history() reads it from
+// the journal row (state, received time, error), so a group commit writes no history rows.
+TEST_P(StoreTest, TheFirstHistoryRowIsWrittenAtTheFirstChange) {
+  NewJournalEntry e = journal_entry("m", "C1", kT0);
+  e.state = MessageState::rejected;
+  e.error = "207 Application internal error";
+  const JournalId id = append_one(std::move(e));
+  const std::string rows_of_id =
+      "SELECT COUNT(*) FROM journal_history WHERE journal_id = " + std::to_string(id);
+  EXPECT_EQ(test::count(*store_, rows_of_id), 0);
+
+  auto before = store_->history(id);
+  ASSERT_TRUE(before.ok()) << before.error().message();
+  ASSERT_EQ(before->size(), 1u);
+  EXPECT_EQ((*before)[0].journal_id, id);
+  EXPECT_FALSE((*before)[0].from.has_value());
+  EXPECT_EQ((*before)[0].to, MessageState::rejected);
+  EXPECT_EQ((*before)[0].at, kT0);
+  EXPECT_EQ((*before)[0].detail, "207 Application internal error");
+
+  ASSERT_TRUE(store_->set_state(id, MessageState::processed, "by hand", kT0 + seconds(3)).ok());
+  EXPECT_EQ(test::count(*store_, rows_of_id), 2);
+  auto after = store_->history(id);
+  ASSERT_TRUE(after.ok()) << after.error().message();
+  ASSERT_EQ(after->size(), 2u);
+  EXPECT_FALSE((*after)[0].from.has_value());  // the same first row, now stored
+  EXPECT_EQ((*after)[0].to, MessageState::rejected);
+  EXPECT_EQ((*after)[0].at, kT0);
+  EXPECT_EQ((*after)[0].detail, "207 Application internal error");
+  EXPECT_EQ((*after)[1].from, MessageState::rejected);
+  EXPECT_EQ((*after)[1].to, MessageState::processed);
+
+  // Processing an entry appended `received` stores its first row once, before its change.
+  const JournalId received = append_one(journal_entry("n", "C2", kT0 + seconds(1)));
+  auto done =
+      store_->commit_processing(received, MessageState::processed, "1 route", kT0 + seconds(4), {});
+  ASSERT_TRUE(done.ok() && *done);
+  done =
+      store_->commit_processing(received, MessageState::processed, "1 route", kT0 + seconds(5), {});
+  ASSERT_TRUE(done.ok());
+  EXPECT_FALSE(*done);
+  auto processed = store_->history(received);
+  ASSERT_TRUE(processed.ok()) << processed.error().message();
+  ASSERT_EQ(processed->size(), 2u);
+  EXPECT_FALSE((*processed)[0].from.has_value());
+  EXPECT_EQ((*processed)[0].to, MessageState::received);
+  EXPECT_EQ((*processed)[0].at, kT0 + seconds(1));
+  EXPECT_EQ((*processed)[0].detail, "");
+  EXPECT_EQ((*processed)[1].from, MessageState::received);
+  EXPECT_EQ((*processed)[1].to, MessageState::processed);
+  EXPECT_EQ((*processed)[1].at, kT0 + seconds(4));
+
+  auto none = store_->history(987654);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+}
+
 TEST_P(StoreTest, SetStateOfUnknownIdIsNotFound) {
   auto s = store_->set_state(99999, MessageState::processed, "", kT0);
   ASSERT_FALSE(s.ok());
