@@ -1044,7 +1044,9 @@ Result<std::vector<JournalEntry>> Store::list(const JournalFilter& filter) {
       sql += condition;
       sql += " $" + std::to_string(params.size());
     };
-    if (filter.state) add("state =", Param::text(to_string(*filter.state)));
+    // The state as a literal (one of five names): SQLite uses a partial index only when the
+    // query names its value (migration 6).
+    if (filter.state) sql.append(" AND state = '").append(to_string(*filter.state)).append("'");
     if (filter.source) add("source =", Param::text(*filter.source));
     if (filter.control_id) add("control_id =", Param::text(*filter.control_id));
     if (filter.received_from) add("received_at_us >=", Param::of(to_us(*filter.received_from)));

@@ -341,6 +341,50 @@ TEST_P(StoreTest, TheFirstHistoryRowIsWrittenAtTheFirstChange) {
   EXPECT_TRUE(none->empty());
 }
 
+// SQLite (migration 6): one partial index per state looked up, none on (state, id); list() by
+// state reads the state's index, and an entry journaled `processed` is in none of them.
+TEST_P(StoreTest, SqliteListsByStateThroughPartialIndexes) {
+  if (GetParam() != Backend::sqlite) GTEST_SKIP() << "PostgreSQL keeps (state, id)";
+  const auto indexes = test::query(
+      *store_,
+      "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'journal' AND name "
+      "LIKE 'journal_state%' ORDER BY name");
+  std::vector<std::string> names;
+  for (const auto& row : indexes) names.push_back(row[0].value_or(""));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"journal_state_errored_idx", "journal_state_received_idx",
+                                      "journal_state_rejected_idx"}));
+  for (const char* state : {"received", "errored", "rejected"}) {
+    const auto plan = test::query(
+        *store_,
+        std::string("EXPLAIN QUERY PLAN SELECT id FROM journal WHERE id > 0 AND state = '") +
+            state + "' ORDER BY id LIMIT 10");
+    std::string text;
+    for (const auto& row : plan) text += row.back().value_or("") + "\n";
+    EXPECT_NE(text.find(std::string("journal_state_") + state + "_idx"), std::string::npos) << text;
+  }
+
+  NewJournalEntry e = journal_entry("m", "C1", kT0);
+  e.state = MessageState::processed;
+  const JournalId processed = append_one(std::move(e));
+  const JournalId received = append_one(journal_entry("n", "C2", kT0));
+  EXPECT_EQ(test::count(*store_,
+                        "SELECT COUNT(*) FROM journal INDEXED BY "
+                        "journal_state_received_idx WHERE state = 'received'"),
+            1);
+  JournalFilter filter;
+  filter.state = MessageState::received;
+  auto listed = store_->list(filter);
+  ASSERT_TRUE(listed.ok()) << listed.error().message();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].id, received);
+  filter.state = MessageState::processed;  // no index: a scan, same answer
+  listed = store_->list(filter);
+  ASSERT_TRUE(listed.ok()) << listed.error().message();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].id, processed);
+}
+
 TEST_P(StoreTest, SetStateOfUnknownIdIsNotFound) {
   auto s = store_->set_state(99999, MessageState::processed, "", kT0);
   ASSERT_FALSE(s.ok());
