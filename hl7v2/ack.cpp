@@ -524,39 +524,70 @@ std::string build_ack(const OriginalHeader& original, AckCode code, const AckOpt
   const bool has_structure = v >= VersionNumber{2, 3, 1};
   const bool has_msa6 = v >= VersionNumber{2, 2, 0} && !erl_layout;
 
-  std::string message_type = "ACK";
-  if (has_structure || !original.trigger_event.empty()) {
-    message_type += d.component;
-    message_type += original.trigger_event;
-  }
-  if (has_structure) {
-    message_type += d.component;
-    message_type += "ACK";
-  }
-
-  std::vector<std::string> msh(19);
-  msh[3] = options.sending_application.empty() ? original.receiving_application
-                                               : encode_hd(options.sending_application, d);
-  msh[4] = options.sending_facility.empty() ? original.receiving_facility
-                                            : encode_hd(options.sending_facility, d);
-  msh[5] = original.sending_application;
-  msh[6] = original.sending_facility;
-  msh[7] = escape(options.timestamp, d);
-  msh[9] = std::move(message_type);
-  msh[10] = escape(options.control_id, d);
-  msh[11] = original.processing_id.empty() ? std::string("P") : original.processing_id;
-  msh[12] = original.version.empty() ? escape(options.fallback_version, d) : original.version;
-  msh[18] = original.charset;
-  while (msh.size() > 13 && msh.back().empty()) msh.pop_back();
-
+  // MSH, appended in place (one ACK per inbound message): fields 3..18, the empty tail trimmed
+  // down to MSH-12. Only our own values are escaped; the original's are raw ER7 already.
   std::string out;
   out.reserve(256);
   out += "MSH";
   out += d.field;
   out += d.encoding_characters();
-  for (std::size_t i = 3; i < msh.size(); ++i) {
+  const std::string sending_application = options.sending_application.empty()
+                                              ? std::string()
+                                              : encode_hd(options.sending_application, d);
+  const std::string sending_facility =
+      options.sending_facility.empty() ? std::string() : encode_hd(options.sending_facility, d);
+  std::size_t last = 12;  // MSH-12 always; MSH-18 when the original has a character set
+  if (!original.charset.empty()) last = 18;
+  for (std::size_t i = 3; i <= last; ++i) {
     out += d.field;
-    out += msh[i];
+    switch (i) {
+      case 3:
+        out += options.sending_application.empty() ? original.receiving_application
+                                                   : sending_application;
+        break;
+      case 4:
+        out += options.sending_facility.empty() ? original.receiving_facility : sending_facility;
+        break;
+      case 5:
+        out += original.sending_application;
+        break;
+      case 6:
+        out += original.sending_facility;
+        break;
+      case 7:
+        escape_to(out, options.timestamp, d);
+        break;
+      case 9:
+        out += "ACK";
+        if (has_structure || !original.trigger_event.empty()) {
+          out += d.component;
+          out += original.trigger_event;
+        }
+        if (has_structure) {
+          out += d.component;
+          out += "ACK";
+        }
+        break;
+      case 10:
+        escape_to(out, options.control_id, d);
+        break;
+      case 11:
+        out += original.processing_id.empty() ? std::string_view("P")
+                                              : std::string_view(original.processing_id);
+        break;
+      case 12:
+        if (original.version.empty()) {
+          escape_to(out, options.fallback_version, d);
+        } else {
+          out += original.version;
+        }
+        break;
+      case 18:
+        out += original.charset;
+        break;
+      default:
+        break;
+    }
   }
   out += '\r';
 
@@ -565,13 +596,18 @@ std::string build_ack(const OriginalHeader& original, AckCode code, const AckOpt
     const AckError& first = errors.front();
     text = escape(first.detail.empty() ? condition_text(first.condition) : first.detail, d);
   }
-  std::vector<std::string> msa{"MSA", std::string(to_string(code)), original.control_id,
-                               std::move(text)};
-  if (has_msa6 && !errors.empty()) {
-    msa.resize(7);
-    msa[6] = coded_condition(errors.front().condition, d, d.component);
+  // MSA-1..3, and MSA-6 in the versions that have it; the empty tail trimmed.
+  const std::string msa6 = has_msa6 && !errors.empty()
+                               ? coded_condition(errors.front().condition, d, d.component)
+                               : std::string();
+  const std::array<std::string_view, 7> msa{
+      "MSA", to_string(code), original.control_id, text, {}, {}, msa6};
+  std::size_t msa_end = msa.size();
+  while (msa_end > 1 && msa[msa_end - 1].empty()) --msa_end;
+  for (std::size_t i = 0; i < msa_end; ++i) {
+    if (i > 0) out += d.field;
+    out += msa[i];
   }
-  out += join_trimmed(std::move(msa), d.field);
   out += '\r';
 
   if (errors.empty()) return out;
