@@ -1,10 +1,11 @@
 // The floor of durable ingest on SQLite: how many messages per second SQLite itself can journal
 // with the engine's schema and settings, without the engine. The corpus messages go into
-// `journal` and `journal_history` of a new store made by the engine's migrations (WAL,
-// synchronous=FULL, foreign keys on, 16 KiB pages, 16 MiB cache) through two prepared multi-row
-// INSERTs per transaction (--per-tx messages each), every commit fsync'd, one thread; the journal
-// ids come from last_insert_rowid(). No MLLP, parsing, hashing, duplicate look-up or ACK: the
-// engine's journal path cannot be cheaper than this.
+// `journal` of a new store made by the engine's migrations (WAL, synchronous=FULL, foreign keys
+// on, 16 KiB pages, 16 MiB cache) through one prepared multi-row INSERT per transaction (--per-tx
+// messages each, journaled `processed` as a routed message is), every commit fsync'd, one
+// thread. Like the engine, it writes no history row (the first is written at an entry's first
+// change). No MLLP, parsing, hashing, duplicate look-up or ACK: the engine's journal path cannot
+// be cheaper than this.
 //
 //   journal_floor_bench [--file corpus.txt] [--messages 200000] [--per-tx 64] [--dir /tmp]
 // Prints one JSON line: messages/s and CPU microseconds per message (user + system).
@@ -61,20 +62,15 @@ int main(int argc, char** argv) {
       "INSERT INTO journal (source, peer, received_at_us, message_type, trigger_event, "
       "control_id, sending_application, sending_facility, size, content_hash, state, error, "
       "updated_at_us, raw) VALUES ";
-  std::string history_sql =
-      "INSERT INTO journal_history (journal_id, from_state, to_state, at_us, detail) VALUES ";
   for (std::size_t i = 0; i < per_tx; ++i) {
     journal_sql.append(i == 0 ? "" : ", ")
         .append(
             "('bench-in', '127.0.0.1:50000', ?, 'ORU', 'R01', ?, 'APP', 'FAC', ?, "
             "'0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef', "
-            "'received', '', ?, ?)");
-    history_sql.append(i == 0 ? "" : ", ").append("(?, NULL, 'received', ?, '')");
+            "'processed', '', ?, ?)");
   }
   sqlite3_stmt* journal = nullptr;
-  sqlite3_stmt* history = nullptr;
-  if (sqlite3_prepare_v2(db, journal_sql.c_str(), -1, &journal, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v2(db, history_sql.c_str(), -1, &history, nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(db, journal_sql.c_str(), -1, &journal, nullptr) != SQLITE_OK) {
     die(sqlite3_errmsg(db));
   }
   const auto step = [&](sqlite3_stmt* s) {
@@ -101,15 +97,6 @@ int main(int argc, char** argv) {
       sqlite3_bind_blob(journal, index++, raw.data(), static_cast<int>(raw.size()), SQLITE_STATIC);
     }
     step(journal);
-    const sqlite3_int64 last = sqlite3_last_insert_rowid(db);
-    index = 1;
-    for (std::size_t i = 0; i < per_tx; ++i) {
-      sqlite3_bind_int64(
-          history, index++,
-          last - static_cast<sqlite3_int64>(per_tx) + 1 + static_cast<sqlite3_int64>(i));
-      sqlite3_bind_int64(history, index++, now);
-    }
-    step(history);
     exec("COMMIT");
   }
   const double seconds =
@@ -122,7 +109,6 @@ int main(int argc, char** argv) {
       (hims::bench::cpu_seconds() - cpu0) * 1e6 / messages,
       (hims::bench::cpu_seconds(true) - sys0) * 1e6 / messages);
   sqlite3_finalize(journal);
-  sqlite3_finalize(history);
   sqlite3_close(db);
   return 0;
 }
