@@ -69,35 +69,12 @@ void Acknowledger::answer(Acknowledgement& out, hl7v2::AckOutcome outcome,
   // Nothing is processed after acceptance yet, so when MSH-15 asks for no accept ack (NE, or ER
   // on success) the application ack (MSH-16) is the answer; MLLP needs one answer per message,
   // so with NE/NE the commit-level code is sent anyway.
-  std::optional<std::string> ack = hl7v2::build_accept_ack(header, outcome, options, errors);
-  if (!ack) ack = hl7v2::build_application_ack(header, outcome, options, errors);
-  if (!ack) {
-    const bool enhanced = hl7v2::ack_mode(header) == hl7v2::AckMode::enhanced;
-    hl7v2::AckCode code = hl7v2::AckCode::application_accept;
-    switch (outcome) {
-      case hl7v2::AckOutcome::accepted:
-        code = enhanced ? hl7v2::AckCode::commit_accept : hl7v2::AckCode::application_accept;
-        break;
-      case hl7v2::AckOutcome::error:
-        code = enhanced ? hl7v2::AckCode::commit_error : hl7v2::AckCode::application_error;
-        break;
-      case hl7v2::AckOutcome::rejected:
-        code = enhanced ? hl7v2::AckCode::commit_reject : hl7v2::AckCode::application_reject;
-        break;
-    }
-    ack = hl7v2::build_ack(header, code, options, errors);
-  }
-  out.ack = std::move(*ack);
-  // MSA-1 of the ACK just built (its second segment), read in place: no second parse.
-  const char field = header.delimiters.field;
-  const std::string msa = std::string("\rMSA") + field;
-  const std::size_t at = out.ack.find(msa);
-  const std::optional<hl7v2::AckCode> code =
-      at == std::string::npos
-          ? std::nullopt
-          : hl7v2::ack_code_from(std::string_view(out.ack).substr(at + msa.size(), 2));
-  out.code = code ? std::string(hl7v2::to_string(*code)) : std::string("??");
-  out.accepted = code && hl7v2::is_positive(*code);
+  std::optional<hl7v2::AckCode> code = hl7v2::accept_ack_code(header, outcome);
+  if (!code) code = hl7v2::application_ack_code(header, outcome);
+  if (!code) code = hl7v2::ack_code(outcome, hl7v2::ack_mode(header) == hl7v2::AckMode::enhanced);
+  out.ack = hl7v2::build_ack(header, *code, options, errors);
+  out.code = std::string(hl7v2::to_string(*code));
+  out.accepted = hl7v2::is_positive(*code);
 }
 
 Acknowledgement Acknowledger::error_ack(const Acknowledgement& original, std::string_view detail,

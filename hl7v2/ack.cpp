@@ -161,18 +161,6 @@ std::string eld(const AckError& e, const Delimiters& d) {
   return join_trimmed(std::move(parts), d.component);
 }
 
-AckCode pick(AckOutcome outcome, bool commit) {
-  switch (outcome) {
-    case AckOutcome::accepted:
-      return commit ? AckCode::commit_accept : AckCode::application_accept;
-    case AckOutcome::error:
-      return commit ? AckCode::commit_error : AckCode::application_error;
-    case AckOutcome::rejected:
-      return commit ? AckCode::commit_reject : AckCode::application_reject;
-  }
-  return AckCode::application_reject;
-}
-
 bool wanted(AckCondition condition, AckOutcome outcome) {
   switch (condition) {
     case AckCondition::always:
@@ -634,24 +622,46 @@ std::string build_ack(const OriginalHeader& original, AckCode code, const AckOpt
   return out;
 }
 
+AckCode ack_code(AckOutcome outcome, bool commit) {
+  switch (outcome) {
+    case AckOutcome::accepted:
+      return commit ? AckCode::commit_accept : AckCode::application_accept;
+    case AckOutcome::error:
+      return commit ? AckCode::commit_error : AckCode::application_error;
+    case AckOutcome::rejected:
+      return commit ? AckCode::commit_reject : AckCode::application_reject;
+  }
+  return AckCode::application_reject;
+}
+
+std::optional<AckCode> accept_ack_code(const OriginalHeader& original, AckOutcome outcome) {
+  if (ack_mode(original) == AckMode::original) return ack_code(outcome, false);
+  if (!wanted(accept_ack_condition(original), outcome)) return std::nullopt;
+  return ack_code(outcome, true);
+}
+
+std::optional<AckCode> application_ack_code(const OriginalHeader& original, AckOutcome outcome) {
+  if (ack_mode(original) == AckMode::enhanced &&
+      !wanted(application_ack_condition(original), outcome)) {
+    return std::nullopt;
+  }
+  return ack_code(outcome, false);
+}
+
 std::optional<std::string> build_accept_ack(const OriginalHeader& original, AckOutcome outcome,
                                             const AckOptions& options,
                                             std::span<const AckError> errors) {
-  if (ack_mode(original) == AckMode::original) {
-    return build_ack(original, pick(outcome, false), options, errors);
-  }
-  if (!wanted(accept_ack_condition(original), outcome)) return std::nullopt;
-  return build_ack(original, pick(outcome, true), options, errors);
+  const std::optional<AckCode> code = accept_ack_code(original, outcome);
+  if (!code) return std::nullopt;
+  return build_ack(original, *code, options, errors);
 }
 
 std::optional<std::string> build_application_ack(const OriginalHeader& original, AckOutcome outcome,
                                                  const AckOptions& options,
                                                  std::span<const AckError> errors) {
-  if (ack_mode(original) == AckMode::enhanced &&
-      !wanted(application_ack_condition(original), outcome)) {
-    return std::nullopt;
-  }
-  return build_ack(original, pick(outcome, false), options, errors);
+  const std::optional<AckCode> code = application_ack_code(original, outcome);
+  if (!code) return std::nullopt;
+  return build_ack(original, *code, options, errors);
 }
 
 std::vector<AckError> check_header(const OriginalHeader& original) {

@@ -140,6 +140,13 @@ struct AckOptions {
 std::string build_ack(const OriginalHeader& original, AckCode code, const AckOptions& options,
                       std::span<const AckError> errors = {});
 
+// The code for an outcome: CA/CE/CR with `commit`, else AA/AE/AR.
+AckCode ack_code(AckOutcome outcome, bool commit);
+// The codes of the two acknowledgements below, nullopt when the header says not to send one:
+// what build_accept_ack and build_application_ack put in MSA-1.
+std::optional<AckCode> accept_ack_code(const OriginalHeader& original, AckOutcome outcome);
+std::optional<AckCode> application_ack_code(const OriginalHeader& original, AckOutcome outcome);
+
 // The acknowledgement the engine sends on receipt: in original mode AA/AE/AR, always sent; in
 // enhanced mode CA/CE/CR, or nullopt when MSH-15 says not to send one (NE; ER and success;
 // SU and error/reject).
