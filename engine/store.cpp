@@ -283,24 +283,27 @@ const RowsStatement& history_insert() {
 // when the entry first changes state: the journal row holds the same facts until then (state,
 // received_at_us, error), and Store::history reads them from there. This keeps two b-trees
 // (journal_history and its index) off the group commit of every inbound message.
-// The first row of the entries $1.. that have none, from their journal rows as they are now: run
-// before the change, with the rows locked (PostgreSQL: SELECT ... FOR UPDATE).
-const RowsStatement& first_history_insert() {
-  static const RowsStatement statement(
-      "INSERT INTO journal_history (journal_id, from_state, to_state, at_us, detail) SELECT j.id, "
-      "NULL, j.state, j.received_at_us, j.error FROM journal j WHERE NOT EXISTS (SELECT 1 FROM "
-      "journal_history h WHERE h.journal_id = j.id) AND j.id IN (",
-      "$1", 0, 1, ") ORDER BY j.id");
+// The first history row of the entries $1.. that have none; `to_state_and_detail` selects its
+// to_state and detail from their journal row `j`. Run with the rows locked (insert_first_history).
+RowsStatement first_history_insert(std::string_view to_state_and_detail) {
+  const std::string head =
+      "INSERT INTO journal_history (journal_id, from_state, at_us, to_state, detail) SELECT j.id, "
+      "NULL, j.received_at_us, " +
+      std::string(to_state_and_detail) +
+      " FROM journal j WHERE NOT EXISTS (SELECT 1 FROM journal_history h WHERE h.journal_id = "
+      "j.id) AND j.id IN (";
+  return RowsStatement(head, "$1", 0, 1, ") ORDER BY j.id");
+}
+// Before a change (set_state, reprocess; PostgreSQL: after SELECT ... FOR UPDATE): the journal
+// row as it is, unchanged since the append.
+const RowsStatement& first_history_before_change() {
+  static const RowsStatement statement = first_history_insert("j.state, j.error");
   return statement;
 }
-// The same for entries just moved out of `received` by processing_update (which holds their row
-// locks): they were appended `received`, with no error.
-const RowsStatement& first_history_insert_received() {
-  static const RowsStatement statement(
-      "INSERT INTO journal_history (journal_id, from_state, to_state, at_us, detail) SELECT j.id, "
-      "NULL, 'received', j.received_at_us, '' FROM journal j WHERE NOT EXISTS (SELECT 1 FROM "
-      "journal_history h WHERE h.journal_id = j.id) AND j.id IN (",
-      "$1", 0, 1, ") ORDER BY j.id");
+// After processing_update moved entries out of `received` (it holds their row locks): they were
+// appended `received`, with no error.
+const RowsStatement& first_history_of_processed() {
+  static const RowsStatement statement = first_history_insert("'received', ''");
   return statement;
 }
 
@@ -387,6 +390,13 @@ Status for_id_chunks(Driver& driver, const RowsStatement& statement,
     offset += real;
   }
   return {};
+}
+
+// Runs one of the first_history_* statements over `ids`.
+Status insert_first_history(Driver& driver, const RowsStatement& statement,
+                            std::span<const std::int64_t> ids) {
+  return for_id_chunks(driver, statement, {}, ids,
+                       [](std::span<const std::int64_t>, const Rows&) { return Status{}; });
 }
 
 // The first of `ids` that no row names (in its first column).
@@ -504,10 +514,9 @@ Result<std::vector<bool>> commit_views(Driver& driver, std::span<const CommitVie
     done.push_back(i);
     done_ids.push_back(batch[i].id);
   }
-  Status first_rows =
-      for_id_chunks(driver, first_history_insert_received(), {}, done_ids,
-                    [](std::span<const JournalId>, const Rows&) { return Status{}; });
-  if (!first_rows.ok()) return first_rows.take_error();
+  if (Status s = insert_first_history(driver, first_history_of_processed(), done_ids); !s.ok()) {
+    return s.take_error();
+  }
   for (std::size_t offset = 0; offset < done.size();) {
     const std::size_t rows = chunk_rows(done.size() - offset);
     params.clear();
@@ -759,7 +768,7 @@ Result<std::vector<JournalId>> Store::append(std::span<const NewJournalEntry> ba
         for (auto& row : *inserted) ids.push_back(to_int(row[0]));
         std::sort(ids.begin() + static_cast<std::ptrdiff_t>(first), ids.end());
       }
-      // No history row: the first is written at the entry's first change (first_history_insert).
+      // No history row: the first is written at the entry's first change (insert_first_history).
       if (recent_) {
         for (std::size_t i = 0; i < rows; ++i) {
           const NewJournalEntry& e = chunk[i];
@@ -890,12 +899,6 @@ DuplicateMemory Store::duplicate_memory() const {
   return DuplicateMemory{true, recent_->size(), recent_->evicted()};
 }
 
-Status Store::write_first_history(JournalId id) {
-  const std::array<JournalId, 1> ids{id};
-  return for_id_chunks(*driver_, first_history_insert(), {}, ids,
-                       [](std::span<const JournalId>, const Rows&) { return Status{}; });
-}
-
 Status Store::set_state(JournalId id, MessageState to, std::string_view detail, TimePoint at) {
   return in_tx<void>([&]() -> Status {
     const bool pg = driver_->dialect() == Dialect::postgres;
@@ -908,7 +911,9 @@ Status Store::set_state(JournalId id, MessageState to, std::string_view detail, 
       return Error(StoreErrc::not_found, "journal " + std::to_string(id), "no such entry");
     }
     const std::string from = to_str((*rows)[0][0]);
-    if (Status s = write_first_history(id); !s.ok()) return s;
+    if (Status s = insert_first_history(*driver_, first_history_before_change(), std::array{id});
+        !s.ok())
+      return s;
     const bool is_error = to == MessageState::errored || to == MessageState::rejected;
     const std::int64_t at_us = to_us(at);
     auto upd =
@@ -971,7 +976,10 @@ Result<std::int64_t> Store::reprocess(JournalId id, TimePoint at, std::string_vi
     if (from != to_string(MessageState::errored) && from != to_string(MessageState::filtered)) {
       return std::int64_t{0};
     }
-    if (Status s = write_first_history(id); !s.ok()) return s.take_error();
+    if (Status s = insert_first_history(*driver_, first_history_before_change(), std::array{id});
+        !s.ok()) {
+      return s.take_error();
+    }
     const std::int64_t at_us = to_us(at);
     auto upd = run(*driver_,
                    "UPDATE journal SET state = 'received', error = '', updated_at_us = $2 "

@@ -360,10 +360,8 @@ class Store {
 
   std::unique_ptr<Driver> driver_;
   std::string lease_owner_;
-  int depth_ = 0;                // transact() nesting
-  std::optional<Error> failed_;  // first failure inside the open transaction
-  // The history row of an entry's append, when it has none yet (before its first change).
-  Status write_first_history(JournalId id);
+  int depth_ = 0;                                  // transact() nesting
+  std::optional<Error> failed_;                    // first failure inside the open transaction
   std::unique_ptr<detail::RecentEntries> recent_;  // SQLite duplicate look-up (remember_recent)
 };
 
