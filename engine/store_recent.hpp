@@ -5,6 +5,7 @@
 // and Store confirms it against the row. Not thread-safe (one Store, one thread).
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -141,8 +142,7 @@ class RecentEntries {
       std::vector<bool> old_used(capacity, false);
       old_slots.swap(slots_);
       old_used.swap(used_);
-      shift_ = 64;
-      for (std::size_t c = capacity; c > 1; c >>= 1) --shift_;
+      shift_ = 64 - static_cast<unsigned>(std::countr_zero(capacity));  // capacity is 2^k
       count_ = 0;
       for (std::size_t k = 0; k < old_slots.size(); ++k) {
         if (old_used[k]) insert(old_slots[k]);
