@@ -73,10 +73,6 @@ int main(int argc, char** argv) {
   if (sqlite3_prepare_v2(db, journal_sql.c_str(), -1, &journal, nullptr) != SQLITE_OK) {
     die(sqlite3_errmsg(db));
   }
-  const auto step = [&](sqlite3_stmt* s) {
-    if (sqlite3_step(s) != SQLITE_DONE) die(sqlite3_errmsg(db));
-    sqlite3_reset(s);
-  };
 
   const std::size_t batches = count / per_tx;
   const double cpu0 = hims::bench::cpu_seconds();
@@ -96,7 +92,8 @@ int main(int argc, char** argv) {
       sqlite3_bind_int64(journal, index++, now);
       sqlite3_bind_blob(journal, index++, raw.data(), static_cast<int>(raw.size()), SQLITE_STATIC);
     }
-    step(journal);
+    if (sqlite3_step(journal) != SQLITE_DONE) die(sqlite3_errmsg(db));
+    sqlite3_reset(journal);
     exec("COMMIT");
   }
   const double seconds =
