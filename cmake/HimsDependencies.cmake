@@ -33,4 +33,10 @@ if(NOT HIMS_FUZZ)
   # The ZeroMQ publisher: libzmq (libzmq3-dev) and its header-only C++ binding (cppzmq-dev).
   pkg_check_modules(ZMQ REQUIRED IMPORTED_TARGET libzmq)
   find_path(CPPZMQ_INCLUDE_DIR zmq.hpp HINTS ${ZMQ_INCLUDE_DIRS} REQUIRED)
+  # The engine's allocator (libgoogle-perftools-dev): its buffers are allocated on the I/O threads
+  # and freed on the journal and worker threads, which glibc's per-arena locking makes costly.
+  # Not with the sanitizers, which bring their own allocator.
+  if(HIMS_TCMALLOC AND NOT HIMS_SANITIZE)
+    pkg_check_modules(TCMALLOC REQUIRED IMPORTED_TARGET libtcmalloc_minimal)
+  endif()
 endif()

@@ -106,6 +106,9 @@ JournalWriter::JournalWriter(std::unique_ptr<store::Store> store, JournalWriterO
   }
   thread_ = std::thread([this] {
     set_thread_name("hims-journal");
+    // Waking this thread does not preempt the one that submits: an I/O thread goes on reading
+    // until it waits, and the next transaction takes all it read, not the first message of it.
+    set_thread_batch_policy();
     run();
   });
 }

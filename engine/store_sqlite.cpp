@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "engine/store_driver.hpp"
+#include "engine/thread_name.hpp"
 
 namespace hims::store {
 namespace {
@@ -84,6 +85,8 @@ class Checkpointer {
   explicit Checkpointer(sqlite3* db) : db_(db), thread_([this] { run(); }) {}
 
   void run() {
+    set_thread_name("hims-checkpoint");
+    set_thread_batch_policy();  // background work: it never preempts the threads that commit
     std::unique_lock lock(mutex_);
     for (;;) {
       wake_.wait(lock, [this] { return wanted_ || stop_; });

@@ -7,6 +7,7 @@ packages=(
   cmake ninja-build g++ pkg-config ccache git openssl ca-certificates python3
   libboost1.81-dev libboost-url1.81-dev libssl-dev libyaml-cpp-dev libfmt-dev libspdlog-dev
   libcli11-dev rapidjson-dev libpugixml-dev libsqlite3-dev libpqxx-dev libzmq3-dev cppzmq-dev
+  libgoogle-perftools-dev
 )
 if [[ "${1:-build}" == test ]]; then
   packages+=(googletest libgtest-dev libgmock-dev libbenchmark-dev clang clang-format lld
