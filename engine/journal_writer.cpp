@@ -106,9 +106,6 @@ JournalWriter::JournalWriter(std::unique_ptr<store::Store> store, JournalWriterO
   }
   thread_ = std::thread([this] {
     set_thread_name("hims-journal");
-    // Waking this thread does not preempt the one that submits: an I/O thread goes on reading
-    // until it waits, and the next transaction takes all it read, not the first message of it.
-    set_thread_batch_policy();
     run();
   });
 }
@@ -180,6 +177,8 @@ JournalWriter::Stats JournalWriter::stats() const {
 
 void JournalWriter::run() {
   t_running_writer = this;
+  constexpr std::size_t kBusyBatch = 4;
+  bool batch_policy = false;
   std::unique_lock lock(mutex_);
   for (;;) {
     wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
@@ -193,6 +192,14 @@ void JournalWriter::run() {
     }
     std::vector<Pending> batch = take_batch();
     lock.unlock();
+    // Under load (batches of several entries) this thread runs as SCHED_BATCH: a submit wakes it
+    // without preempting the I/O thread, which reads on until it waits, so the next transaction
+    // takes the whole burst instead of its first message. A lone message per batch (a quiet
+    // engine) switches it back, so that message's wake-up preempts whatever else runs.
+    if (const bool busy = batch.size() >= kBusyBatch; busy != batch_policy) {
+      set_thread_batch_policy(busy);
+      batch_policy = busy;
+    }
     commit(batch);
     batch.clear();  // completions and entries are destroyed outside the lock
     lock.lock();

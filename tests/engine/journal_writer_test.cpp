@@ -6,6 +6,7 @@
 #include "engine/journal_writer.hpp"
 
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -442,6 +443,35 @@ TEST_P(JournalWriterTest, DuplicateInTheSameBatchReturnsTheFirstId) {
   auto s = reopen();
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(journal_rows(*s), 2u);
+}
+
+// Under load (a batch of several entries) the writer thread runs as SCHED_BATCH, so a submit
+// does not preempt the thread that submits; a lone entry switches it back to SCHED_OTHER, so a
+// quiet engine's message is committed at once. Completions run on the writer thread: each reads
+// the policy its batch was committed under.
+TEST_P(JournalWriterTest, TheWriterIsABatchThreadOnlyUnderLoad) {
+  JournalWriterOptions o;
+  o.max_batch_entries = 4;
+  o.max_wait = std::chrono::milliseconds(200);  // the 4 submits below queue well within it
+  auto w = writer(o);
+  ASSERT_NE(w, nullptr);
+  std::vector<std::promise<int>> policies(5);
+  auto record = [&](std::size_t i) {
+    return
+        [&p = policies[i]](const Result<JournalReceipt>&) { p.set_value(::sched_getscheduler(0)); };
+  };
+  auto policy = [&](std::size_t i) {
+    auto f = policies[i].get_future();
+    return f.wait_for(kDeadline) == std::future_status::ready ? f.get() : -2;
+  };
+  for (std::size_t i = 0; i < 4; ++i) {
+    ASSERT_TRUE(w->submit(entry("L" + std::to_string(i)), record(i)).ok());
+  }
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(policy(i), SCHED_BATCH) << i;
+  ASSERT_EQ(w->stats().batches, 1u) << "the test relies on one batch of 4";
+  ASSERT_TRUE(w->submit(entry("L4"), record(4)).ok());  // alone: max_wait passes, a batch of 1
+  EXPECT_EQ(policy(4), SCHED_OTHER);
+  EXPECT_EQ(w->stats().batches, 2u);
 }
 
 TEST_P(JournalWriterTest, RejectedEntriesAreAlwaysJournaled) {
