@@ -512,70 +512,57 @@ std::string build_ack(const OriginalHeader& original, AckCode code, const AckOpt
   const bool has_structure = v >= VersionNumber{2, 3, 1};
   const bool has_msa6 = v >= VersionNumber{2, 2, 0} && !erl_layout;
 
-  // MSH, appended in place (one ACK per inbound message): fields 3..18, the empty tail trimmed
-  // down to MSH-12. Only our own values are escaped; the original's are raw ER7 already.
+  // MSH, appended in place (one ACK per inbound message): MSH-3..12, then MSH-13..18 only when
+  // the original has a character set (MSH-18; 13-17 stay empty). Only our own values are escaped;
+  // the original's are raw ER7 already.
   std::string out;
   out.reserve(256);
   out += "MSH";
   out += d.field;
   out += d.encoding_characters();
-  const std::string sending_application = options.sending_application.empty()
-                                              ? std::string()
-                                              : encode_hd(options.sending_application, d);
-  const std::string sending_facility =
-      options.sending_facility.empty() ? std::string() : encode_hd(options.sending_facility, d);
-  std::size_t last = 12;  // MSH-12 always; MSH-18 when the original has a character set
-  if (!original.charset.empty()) last = 18;
-  for (std::size_t i = 3; i <= last; ++i) {
-    out += d.field;
-    switch (i) {
-      case 3:
-        out += options.sending_application.empty() ? original.receiving_application
-                                                   : sending_application;
-        break;
-      case 4:
-        out += options.sending_facility.empty() ? original.receiving_facility : sending_facility;
-        break;
-      case 5:
-        out += original.sending_application;
-        break;
-      case 6:
-        out += original.sending_facility;
-        break;
-      case 7:
-        escape_to(out, options.timestamp, d);
-        break;
-      case 9:
-        out += "ACK";
-        if (has_structure || !original.trigger_event.empty()) {
-          out += d.component;
-          out += original.trigger_event;
-        }
-        if (has_structure) {
-          out += d.component;
-          out += "ACK";
-        }
-        break;
-      case 10:
-        escape_to(out, options.control_id, d);
-        break;
-      case 11:
-        out += original.processing_id.empty() ? std::string_view("P")
-                                              : std::string_view(original.processing_id);
-        break;
-      case 12:
-        if (original.version.empty()) {
-          escape_to(out, options.fallback_version, d);
-        } else {
-          out += original.version;
-        }
-        break;
-      case 18:
-        out += original.charset;
-        break;
-      default:
-        break;
-    }
+  out += d.field;  // MSH-3
+  if (options.sending_application.empty()) {
+    out += original.receiving_application;
+  } else {
+    out += encode_hd(options.sending_application, d);
+  }
+  out += d.field;  // MSH-4
+  if (options.sending_facility.empty()) {
+    out += original.receiving_facility;
+  } else {
+    out += encode_hd(options.sending_facility, d);
+  }
+  out += d.field;  // MSH-5
+  out += original.sending_application;
+  out += d.field;  // MSH-6
+  out += original.sending_facility;
+  out += d.field;  // MSH-7
+  escape_to(out, options.timestamp, d);
+  out += d.field;  // MSH-8, empty
+  out += d.field;  // MSH-9
+  out += "ACK";
+  if (has_structure || !original.trigger_event.empty()) {
+    out += d.component;
+    out += original.trigger_event;
+  }
+  if (has_structure) {
+    out += d.component;
+    out += "ACK";
+  }
+  out += d.field;  // MSH-10
+  escape_to(out, options.control_id, d);
+  out += d.field;  // MSH-11
+  out += original.processing_id.empty() ? std::string_view("P")
+                                        : std::string_view(original.processing_id);
+  out += d.field;  // MSH-12
+  if (original.version.empty()) {
+    escape_to(out, options.fallback_version, d);
+  } else {
+    out += original.version;
+  }
+  if (!original.charset.empty()) {
+    out.append(6, d.field);  // MSH-13..17 empty, then MSH-18
+    out += original.charset;
   }
   out += '\r';
 
@@ -648,20 +635,27 @@ std::optional<AckCode> application_ack_code(const OriginalHeader& original, AckO
   return ack_code(outcome, false);
 }
 
+namespace {
+
+// The acknowledgement with `code`, or nullopt when there is no code (none to send).
+std::optional<std::string> build_if(std::optional<AckCode> code, const OriginalHeader& original,
+                                    const AckOptions& options, std::span<const AckError> errors) {
+  if (!code) return std::nullopt;
+  return build_ack(original, *code, options, errors);
+}
+
+}  // namespace
+
 std::optional<std::string> build_accept_ack(const OriginalHeader& original, AckOutcome outcome,
                                             const AckOptions& options,
                                             std::span<const AckError> errors) {
-  const std::optional<AckCode> code = accept_ack_code(original, outcome);
-  if (!code) return std::nullopt;
-  return build_ack(original, *code, options, errors);
+  return build_if(accept_ack_code(original, outcome), original, options, errors);
 }
 
 std::optional<std::string> build_application_ack(const OriginalHeader& original, AckOutcome outcome,
                                                  const AckOptions& options,
                                                  std::span<const AckError> errors) {
-  const std::optional<AckCode> code = application_ack_code(original, outcome);
-  if (!code) return std::nullopt;
-  return build_ack(original, *code, options, errors);
+  return build_if(application_ack_code(original, outcome), original, options, errors);
 }
 
 std::vector<AckError> check_header(const OriginalHeader& original) {
