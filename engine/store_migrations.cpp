@@ -1,5 +1,6 @@
 // The versioned migrations, in both dialects: 1-3 the engine's own tables (journal, history,
-// queues), 4 the canonical HIMS schema (DESIGN.md 6), 5 SQLite's CHECK lists as OR chains. Append
+// queues), 4 the canonical HIMS schema (DESIGN.md 6), 5 SQLite's CHECK lists as OR chains, 6
+// SQLite's partial journal state indexes. Append
 // new steps; never edit an applied one. In the engine's tables, times are microseconds since the
 // Unix epoch (UTC) in BIGINT columns named *_us, identical in both dialects.
 #include <array>

@@ -115,11 +115,10 @@ class SqliteDriver final : public Driver {
   // After each commit SQLite reports the pages in the WAL (on_commit, which replaces SQLite's
   // automatic checkpoint): the checkpointer is asked to copy them back every `background_pages`
   // more; from `inline_pages` on (or from `background_pages` on without a checkpointer) this
-  // connection checkpoints itself, so the WAL stays bounded. background_pages 0: SQLite's own
-  // automatic checkpoint.
+  // connection checkpoints itself, so the WAL stays bounded. background_pages > 0 (without the
+  // call, SQLite's own automatic checkpoint).
   void checkpoint_in_background(std::shared_ptr<Checkpointer> checkpointer,
                                 std::uint32_t background_pages, std::uint32_t inline_pages) {
-    if (background_pages == 0) return;
     checkpointer_ = std::move(checkpointer);
     background_pages_ = static_cast<int>(background_pages);
     inline_pages_ = static_cast<int>(std::max(inline_pages, background_pages));
