@@ -258,7 +258,8 @@ class RowsStatement {
 };
 
 // PostgreSQL returns the new ids; SQLite gives the rows of one INSERT consecutive ids under the
-// write lock (AUTOINCREMENT), so the last one tells them all, without RETURNING's temporary table.
+// write lock (each the highest id + 1), so the last one tells them all, without RETURNING's
+// temporary table.
 const RowsStatement& journal_insert(Dialect dialect) {
   static constexpr const char* kHead =
       "INSERT INTO journal (source, peer, received_at_us, message_type, trigger_event, "
@@ -684,6 +685,10 @@ Status Store::migrate() {
   if (depth_ > 0) return Error(StoreErrc::bad_argument, "migrate", "not inside a transaction");
   const Dialect dialect = driver_->dialect();
   for (const auto& step : migration_steps()) {
+    const bool keys_off = dialect == Dialect::sqlite && step.sqlite_rebuilds_tables;
+    if (keys_off) {
+      if (Status s = driver_->script("PRAGMA foreign_keys=OFF"); !s.ok()) return s;
+    }
     Status s = in_tx<void>([&]() -> Status {
       if (dialect == Dialect::postgres) {
         // Nodes starting together: one migrates, the others wait and then see it applied.
@@ -701,11 +706,24 @@ Status Store::migrate() {
         return Error(StoreErrc::migration_failed, "migration " + std::to_string(step.version),
                      s2.error().message());
       }
+      if (keys_off) {
+        auto broken = run(*driver_, "PRAGMA foreign_key_check", {});
+        if (!broken.ok()) return broken.take_error();
+        if (!broken->empty()) {
+          return Error(
+              StoreErrc::migration_failed, "migration " + std::to_string(step.version),
+              "the rebuilt tables break a foreign key (table " + to_str((*broken)[0][0]) + ")");
+        }
+      }
       auto ins = run(*driver_, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
                      {Param::of(step.version), Param::text(step.name)});
       if (!ins.ok()) return ins.take_error();
       return {};
     });
+    if (keys_off) {
+      Status on = driver_->script("PRAGMA foreign_keys=ON");
+      if (s.ok() && !on.ok()) s = on;
+    }
     if (!s.ok()) return s;
   }
   return {};
@@ -879,16 +897,43 @@ Status Store::remember_recent(std::chrono::seconds horizon, std::size_t limit) {
   auto recent =
       std::make_unique<detail::RecentEntries>(kept.count(), std::max<std::size_t>(limit, 1));
   recent->advance(to_us(Clock::now()));
-  auto rows = in_tx<Rows>([&]() {
-    return run(*driver_,
-               "SELECT id, source, control_id, content_hash, received_at_us FROM journal WHERE "
-               "received_at_us >= $1 AND control_id <> '' ORDER BY id",
-               {Param::of(recent->horizon_from_us())});
+  // The journal has no index on received_at_us (migration 7): ids follow commit order, which
+  // follows the receiving closely, so the window is read newest first by id, a page at a time,
+  // until a whole page is older than the window by more than a minute (an entry committed late,
+  // or a clock set back, does not end the read early) or the memory's limit is reached.
+  constexpr std::int64_t kPage = 4096;
+  const std::int64_t stop_before_us =
+      recent->horizon_from_us() -
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::minutes(1)).count();
+  Rows newest_first;
+  Status read = in_tx<void>([&]() -> Status {
+    std::int64_t below = std::numeric_limits<std::int64_t>::max();
+    for (;;) {
+      auto page = run(*driver_,
+                      "SELECT id, source, control_id, content_hash, received_at_us FROM journal "
+                      "WHERE id < $1 ORDER BY id DESC LIMIT $2",
+                      {Param::of(below), Param::of(kPage)});
+      if (!page.ok()) return page.take_error();
+      if (!page->empty()) below = to_int(page->back()[0]);  // read before rows move out
+      bool inside = false;
+      for (Row& row : *page) {
+        const std::int64_t at_us = to_int(row[4]);
+        inside = inside || at_us >= stop_before_us;
+        if (at_us >= recent->horizon_from_us() && row[2] && !row[2]->empty()) {
+          newest_first.push_back(std::move(row));
+        }
+      }
+      if (page->size() < static_cast<std::size_t>(kPage) || !inside ||
+          newest_first.size() >= limit) {
+        return {};
+      }
+    }
   });
-  if (!rows.ok()) return rows.take_error();
-  for (Row& row : *rows) {
-    recent->add(detail::RecentEntries::fingerprint(to_str(row[1]), to_str(row[2]), to_str(row[3])),
-                to_int(row[0]), to_int(row[4]));
+  if (!read.ok()) return read;
+  for (auto row = newest_first.rbegin(); row != newest_first.rend(); ++row) {
+    recent->add(
+        detail::RecentEntries::fingerprint(to_str((*row)[1]), to_str((*row)[2]), to_str((*row)[3])),
+        to_int((*row)[0]), to_int((*row)[4]));
   }
   recent_ = std::move(recent);
   return {};

@@ -70,6 +70,10 @@ struct MigrationStep {
   // Dialect-only statements, run after the portable text (placeholders replaced there too).
   std::string_view sqlite_sql{};
   std::string_view postgres_sql{};
+  // SQLite: the step rebuilds tables others reference, so it runs with foreign keys off (they
+  // cannot change inside a transaction) and PRAGMA foreign_key_check must find nothing before it
+  // commits.
+  bool sqlite_rebuilds_tables = false;
 };
 std::span<const MigrationStep> migration_steps();
 // The step's SQL for one dialect (portable text, then that dialect's own), placeholders replaced.

@@ -1,8 +1,9 @@
 // The versioned migrations, in both dialects: 1-3 the engine's own tables (journal, history,
 // queues), 4 the canonical HIMS schema (DESIGN.md 6), 5 SQLite's CHECK lists as OR chains, 6
-// SQLite's partial journal state indexes. Append
-// new steps; never edit an applied one. In the engine's tables, times are microseconds since the
-// Unix epoch (UTC) in BIGINT columns named *_us, identical in both dialects.
+// SQLite's partial journal state indexes, 7 SQLite's engine tables without AUTOINCREMENT and the
+// journal without its received-time index. Append new steps; never edit an applied one. In the
+// engine's tables, times are microseconds since the Unix epoch (UTC) in BIGINT columns named *_us,
+// identical in both dialects.
 #include <array>
 #include <string>
 
@@ -106,6 +107,88 @@ CREATE INDEX journal_state_errored_idx ON journal (id) WHERE state = 'errored';
 CREATE INDEX journal_state_rejected_idx ON journal (id) WHERE state = 'rejected';
 )sql";
 
+// SQLite: the engine's three tables are rebuilt without AUTOINCREMENT, and the journal loses its
+// index on received_at_us. Each was one more 16 KiB page in every group commit's WAL (the
+// sqlite_sequence row the commit bumps, the index's right-most leaf), 2 of the 11 frames a
+// 32-message commit wrote: 64 connections went from about 47,000 to 54,000 messages/s
+// (docs/benchmarks.md). An INTEGER PRIMARY KEY alone is still the rowid, given as the highest id
+// + 1, so ids stay unique and ascending as long as the newest row of a table is never deleted
+// (nothing deletes engine rows; pruning by age must keep the newest). Received-time look-ups
+// (duplicate memory at start) read the journal newest first by id, which follows commit order.
+// The rebuild follows sqlite.org/lang_altertable.html#otheralter: new table, copy, drop, rename,
+// indexes again, with foreign keys off (MigrationStep::sqlite_rebuilds_tables) and checked before
+// the commit. Column order, CHECKs and the other indexes are those of migrations 1, 2, 5 and 6.
+constexpr std::string_view kV7Sqlite = R"sql(
+CREATE TABLE journal_v7 (
+  id INTEGER PRIMARY KEY,
+  source TEXT NOT NULL,
+  peer TEXT NOT NULL,
+  received_at_us BIGINT NOT NULL,
+  message_type TEXT NOT NULL,
+  trigger_event TEXT NOT NULL,
+  control_id TEXT NOT NULL,
+  sending_application TEXT NOT NULL,
+  sending_facility TEXT NOT NULL,
+  size BIGINT NOT NULL,
+  content_hash TEXT NOT NULL,
+  state TEXT NOT NULL
+    CHECK ((state = 'received' OR state = 'processed' OR state = 'filtered' OR state = 'errored' OR state = 'rejected')),
+  error TEXT NOT NULL DEFAULT '',
+  updated_at_us BIGINT NOT NULL,
+  raw BLOB NOT NULL
+);
+INSERT INTO journal_v7 SELECT id, source, peer, received_at_us, message_type, trigger_event,
+  control_id, sending_application, sending_facility, size, content_hash, state, error,
+  updated_at_us, raw FROM journal ORDER BY id;
+DROP TABLE journal;
+ALTER TABLE journal_v7 RENAME TO journal;
+CREATE INDEX journal_source_state_idx ON journal (source, state);
+CREATE INDEX journal_state_received_idx ON journal (id) WHERE state = 'received';
+CREATE INDEX journal_state_errored_idx ON journal (id) WHERE state = 'errored';
+CREATE INDEX journal_state_rejected_idx ON journal (id) WHERE state = 'rejected';
+
+CREATE TABLE journal_history_v7 (
+  id INTEGER PRIMARY KEY,
+  journal_id BIGINT NOT NULL REFERENCES journal (id),
+  from_state TEXT,
+  to_state TEXT NOT NULL,
+  at_us BIGINT NOT NULL,
+  detail TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO journal_history_v7 SELECT id, journal_id, from_state, to_state, at_us, detail
+  FROM journal_history ORDER BY id;
+DROP TABLE journal_history;
+ALTER TABLE journal_history_v7 RENAME TO journal_history;
+CREATE INDEX journal_history_journal_idx ON journal_history (journal_id, id);
+
+CREATE TABLE queue_items_v7 (
+  id INTEGER PRIMARY KEY,
+  destination TEXT NOT NULL,
+  journal_id BIGINT REFERENCES journal (id),
+  payload BLOB NOT NULL,
+  status TEXT NOT NULL CHECK ((status = 'pending' OR status = 'delivered' OR status = 'dead')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  enqueued_at_us BIGINT NOT NULL,
+  not_before_us BIGINT NOT NULL,
+  last_error TEXT NOT NULL DEFAULT '',
+  lease_owner TEXT,
+  lease_until_us BIGINT,
+  delivered_at_us BIGINT,
+  dead_at_us BIGINT,
+  route TEXT NOT NULL DEFAULT '',
+  source TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO queue_items_v7 SELECT id, destination, journal_id, payload, status, attempts,
+  enqueued_at_us, not_before_us, last_error, lease_owner, lease_until_us, delivered_at_us,
+  dead_at_us, route, source FROM queue_items ORDER BY id;
+DROP TABLE queue_items;
+ALTER TABLE queue_items_v7 RENAME TO queue_items;
+CREATE INDEX queue_items_pending_idx ON queue_items (destination, id) WHERE status = 'pending';
+CREATE INDEX queue_items_dead_idx ON queue_items (destination, id) WHERE status = 'dead';
+CREATE INDEX queue_items_journal_idx ON queue_items (journal_id);
+CREATE INDEX queue_items_summary_idx ON queue_items (destination, status, enqueued_at_us);
+)sql";
+
 }  // namespace
 
 std::span<const MigrationStep> migration_steps() {
@@ -120,6 +203,8 @@ std::span<const MigrationStep> migration_steps() {
                     kCanonicalSchemaPostgres},
       MigrationStep{5, "CHECK value lists as comparisons on SQLite", "", kCheckListsSqlite, ""},
       MigrationStep{6, "partial journal state indexes on SQLite", "", kV6Sqlite, ""},
+      MigrationStep{7, "engine tables without AUTOINCREMENT, no received-time index on SQLite", "",
+                    kV7Sqlite, "", true},
   };
   return kSteps;
 }

@@ -880,6 +880,51 @@ TEST_P(StoreTest, DuplicateMemoryKeepsAtMostItsLimitAndCountsWhatItDropped) {
   EXPECT_TRUE(kept->has_value());
 }
 
+// SQLite reads the duplicate window back newest first by id (no received-time index since
+// migration 7): in pages, past more than a page of entries committed late with an old time, to
+// the first page wholly older than the window, and up to the memory's limit, keeping the newest.
+TEST_P(StoreTest, SqliteReadsTheWindowBackNewestFirstAcrossPagesAndLateEntries) {
+  if (GetParam() != Backend::sqlite) GTEST_SKIP() << "PostgreSQL keeps no duplicate memory";
+  const TimePoint now = Clock::now();
+  std::vector<NewJournalEntry> old;
+  for (int i = 0; i < 5000; ++i) {
+    old.push_back(journal_entry("old", "O" + std::to_string(i), now - std::chrono::hours(2)));
+  }
+  ASSERT_TRUE(store_->append(old).ok());
+  const JournalId first = append_one(journal_entry("a", "C1", now - seconds(30)));
+  std::vector<NewJournalEntry> late;  // committed late: a page and more with an old time
+  for (int i = 0; i < 5000; ++i) {
+    late.push_back(journal_entry("late", "L" + std::to_string(i), now - std::chrono::hours(3)));
+  }
+  ASSERT_TRUE(store_->append(late).ok());
+  const JournalId third = append_one(journal_entry("b", "C3", now - seconds(20)));
+  append_one(journal_entry("c", "", now - seconds(10)));  // no control id: not remembered
+
+  store_.reset();
+  OpenOptions options;
+  options.duplicate_horizon = std::chrono::minutes(5);
+  auto opened = open_store(url_, options);
+  ASSERT_TRUE(opened.ok()) << opened.error().message();
+  store_ = std::move(*opened);
+  EXPECT_EQ(store_->duplicate_memory().entries, 2u);
+  auto found = store_->find_duplicates(
+      std::vector<DuplicateQuery>{{"lab-results", "C1", sha256_hex("a"), now - seconds(60), 0},
+                                  {"lab-results", "C3", sha256_hex("b"), now - seconds(60), 0}});
+  ASSERT_TRUE(found.ok()) << found.error().message();
+  EXPECT_EQ(*found, (std::vector<std::optional<JournalId>>{first, third}));
+
+  store_.reset();
+  options.duplicate_memory_limit = 1;
+  opened = open_store(url_, options);
+  ASSERT_TRUE(opened.ok()) << opened.error().message();
+  store_ = std::move(*opened);
+  EXPECT_EQ(store_->duplicate_memory().entries, 1u);
+  auto newest =
+      store_->find_duplicate({"lab-results", "C3", sha256_hex("b"), now - seconds(60), 0});
+  ASSERT_TRUE(newest.ok()) << newest.error().message();
+  EXPECT_EQ(*newest, std::optional<JournalId>(third));
+}
+
 TEST_P(StoreTest, NextDueBatchClaimsTheHeadUpToMaxInOrder) {
   for (const char* p : {"1", "2", "3", "4", "5"}) {
     ASSERT_TRUE(store_->enqueue(item("acme-lab", p, kT0, "lab-results"), 0, kT0).ok());
@@ -1293,6 +1338,38 @@ TEST_P(StoreTest, LaterMigrationsUpgradeAVersionOneDatabase) {
   ASSERT_TRUE(summary.ok() && summary->size() == 1u);
   EXPECT_EQ((*summary)[0].pending, 1);
   EXPECT_EQ((*summary)[0].delivered, 1);
+  EXPECT_EQ(append_one(journal_entry("m", "C2", kT0)), 2);  // after the old entry's id
+
+  if (GetParam() != Backend::sqlite) return;
+  // Migration 7 rebuilt the engine's tables: the same rows, no AUTOINCREMENT, no received-time
+  // index, and the foreign keys still hold.
+  store_.reset();
+  auto driver = open_sqlite_driver(std::string_view(url_).substr(7), {});
+  ASSERT_TRUE(driver.ok()) << driver.error().message();
+  Driver& d = **driver;
+  ASSERT_TRUE(d.begin().ok());
+  auto schema = d.query(
+      "SELECT name, sql FROM sqlite_schema WHERE tbl_name IN ('journal', 'journal_history', "
+      "'queue_items') ORDER BY name",
+      {});
+  ASSERT_TRUE(schema.ok()) << schema.error().message();
+  std::vector<std::string> names;
+  for (const Row& row : *schema) {
+    names.push_back(*row[0]);
+    if (row[1]) {
+      EXPECT_EQ(row[1]->find("AUTOINCREMENT"), std::string::npos) << *row[1];
+    }
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{
+                       "journal", "journal_history", "journal_history_journal_idx",
+                       "journal_source_state_idx", "journal_state_errored_idx",
+                       "journal_state_received_idx", "journal_state_rejected_idx", "queue_items",
+                       "queue_items_dead_idx", "queue_items_journal_idx", "queue_items_pending_idx",
+                       "queue_items_summary_idx"}));
+  auto orphan = d.query(
+      "INSERT INTO journal_history (journal_id, to_state, at_us) VALUES (999, 'processed', 1)", {});
+  EXPECT_FALSE(orphan.ok());
+  d.rollback();
 }
 
 // --- batch forms of commit_processing and mark_delivered ---
