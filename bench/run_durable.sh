@@ -15,6 +15,9 @@
 #        PORT=25811 (MLLP; +1 HTTP /metrics, +2 the sink)  WARMUP_S=2
 #        ENGINE=$BUILD/engine/hims-engine  PG_URL=postgresql://... (an existing server instead
 #        of scripts/pg-throwaway.sh; a database is created per point)
+#        PG_SETTINGS="-c max_wal_size=8GB -c checkpoint_timeout=15min" (the throwaway server's:
+#        with PostgreSQL's 1 GB, a checkpoint came every 15 s at these rates and its fsyncs held
+#        commits up to 0.3 s; docs/storage.md, PostgreSQL server settings)
 # For every engine point it also records the server's CPU use (all threads, and the busiest
 # threads by tid), the journal and delivery counters from /metrics, and the load average.
 # Raw lines: $BUILD/bench/results/durable-<time>.jsonl; medians: compare.py durable FILE.
@@ -35,6 +38,9 @@ WARMUP_S="${WARMUP_S:-2}"
 SERVER_CPU="${SERVER_CPU:-0}"
 CLIENT_CPU="${CLIENT_CPU:-1}"
 PG_CPU="${PG_CPU:-$SERVER_CPU}"
+PG_SETTINGS="${PG_SETTINGS--c max_wal_size=8GB -c checkpoint_timeout=15min}"
+pg_note="${PG_SETTINGS:-defaults}"
+[ -n "${PG_URL:-}" ] && pg_note="those of the server at PG_URL"
 # shellcheck source=peers_env.sh
 . "$here/peers_env.sh"
 ENGINE="${ENGINE:-$build/engine/hims-engine}"
@@ -74,7 +80,7 @@ if [ -n "$need_pg" ]; then
   if [ -n "${PG_URL:-}" ]; then
     pg_url="$PG_URL"
   else
-    pg_url="$(taskset -c "$PG_CPU" "$repo/scripts/pg-throwaway.sh" start "$pgdir")"
+    pg_url="$(HIMS_PG_SETTINGS="$PG_SETTINGS" taskset -c "$PG_CPU" "$repo/scripts/pg-throwaway.sh" start "$pgdir")"
     pg_started=1
   fi
 fi
@@ -215,7 +221,7 @@ rev="$(git -C "$repo" log -1 --format=%h 2>/dev/null || echo '?')"
 dirty="$(git -C "$repo" status --short 2>/dev/null | wc -l)"
 echo "# $(date -Is)  $(uname -n)  nproc=$(nproc)  commit $rev, $dirty changed files in the tree  load: $(cut -d' ' -f1-3 /proc/loadavg)" |
   tee "$out.txt"
-echo "# engine $ENGINE ($(stat -c %y "$ENGINE" | cut -d. -f1)); server CPU $SERVER_CPU, client CPU $CLIENT_CPU, PostgreSQL CPU $PG_CPU" |
+echo "# engine $ENGINE ($(stat -c %y "$ENGINE" | cut -d. -f1)); server CPU $SERVER_CPU, client CPU $CLIENT_CPU, PostgreSQL CPU $PG_CPU, PostgreSQL settings: $pg_note" |
   tee -a "$out.txt"
 for r in $(seq 1 "$reps"); do
   for c in $CONNS; do

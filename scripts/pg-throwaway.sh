@@ -4,6 +4,8 @@
 # initdb itself skips its final sync: a throwaway cluster need not survive a crash of initdb).
 # Usage: scripts/pg-throwaway.sh start DIR   -> prints postgresql://postgres@127.0.0.1:PORT/postgres
 #        scripts/pg-throwaway.sh stop DIR    -> stops the server (DIR is left for the caller)
+# HIMS_PG_SETTINGS: more server settings for `start` ("-c name=value ..."; bench/run_durable.sh
+# passes the checkpoint spacing docs/storage.md recommends for a busy journal).
 # As root, the server runs as the `postgres` user (PostgreSQL refuses to run as root).
 set -euo pipefail
 
@@ -32,7 +34,7 @@ case "$cmd" in
     # A free port: bind port 0 and take what the kernel gave (released just before pg binds it).
     port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
     "${as_pg[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=on -c synchronous_commit=on -c max_connections=200" \
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=on -c synchronous_commit=on -c max_connections=200 ${HIMS_PG_SETTINGS:-}" \
       start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
     echo "$port" >"$dir/port"
     echo "postgresql://postgres@127.0.0.1:$port/postgres"
