@@ -57,10 +57,16 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
     db_.reset();
   }
 
-  std::unique_ptr<Store> open() {
-    auto r = open_store(url_);
+  std::unique_ptr<Store> open(const OpenOptions& options = {}) {
+    auto r = open_store(url_, options);
     EXPECT_TRUE(r.ok()) << r.error().message();
     return r.ok() ? std::move(*r) : nullptr;
+  }
+
+  // Closes the store and opens it again with `options`; store_ is null when that failed.
+  void reopen(const OpenOptions& options) {
+    store_.reset();
+    store_ = open(options);
   }
 
   JournalId append_one(NewJournalEntry e) {
@@ -792,12 +798,10 @@ TEST_P(StoreTest, FindDuplicatesAnswersLikeFindDuplicateInQueryOrder) {
 // OpenOptions::duplicate_horizon: SQLite answers look-ups inside the horizon from memory (the
 // journal has no control id index there); PostgreSQL reads its index. Same answers on both.
 TEST_P(StoreTest, DuplicateLookUpsInsideTheHorizonGiveTheSameAnswersAsTheJournal) {
-  store_.reset();
   OpenOptions options;
   options.duplicate_horizon = std::chrono::minutes(5);
-  auto opened = open_store(url_, options);
-  ASSERT_TRUE(opened.ok()) << opened.error().message();
-  store_ = std::move(*opened);
+  reopen(options);
+  ASSERT_NE(store_, nullptr);
   EXPECT_EQ(store_->duplicate_memory().on, GetParam() == Backend::sqlite);
 
   const TimePoint now = Clock::now();
@@ -822,10 +826,8 @@ TEST_P(StoreTest, DuplicateLookUpsInsideTheHorizonGiveTheSameAnswersAsTheJournal
   EXPECT_EQ(*found, expected);
 
   // A new store on the same journal reads the window back.
-  store_.reset();
-  opened = open_store(url_, options);
-  ASSERT_TRUE(opened.ok()) << opened.error().message();
-  store_ = std::move(*opened);
+  reopen(options);
+  ASSERT_NE(store_, nullptr);
   if (GetParam() == Backend::sqlite) {
     EXPECT_EQ(store_->duplicate_memory().entries, 2u);  // the two C1 entries inside the window
   }
@@ -860,13 +862,11 @@ TEST_P(StoreTest, DuplicateLookUpsInsideTheHorizonGiveTheSameAnswersAsTheJournal
 
 TEST_P(StoreTest, DuplicateMemoryKeepsAtMostItsLimitAndCountsWhatItDropped) {
   if (GetParam() != Backend::sqlite) GTEST_SKIP() << "PostgreSQL keeps no duplicate memory";
-  store_.reset();
   OpenOptions options;
   options.duplicate_horizon = std::chrono::minutes(5);
   options.duplicate_memory_limit = 2;
-  auto opened = open_store(url_, options);
-  ASSERT_TRUE(opened.ok()) << opened.error().message();
-  store_ = std::move(*opened);
+  reopen(options);
+  ASSERT_NE(store_, nullptr);
   const TimePoint now = Clock::now();
   for (int i = 0; i < 3; ++i) append_one(journal_entry("m", "C" + std::to_string(i), now));
   EXPECT_EQ(store_->duplicate_memory().entries, 2u);
@@ -900,12 +900,10 @@ TEST_P(StoreTest, SqliteReadsTheWindowBackNewestFirstAcrossPagesAndLateEntries) 
   const JournalId third = append_one(journal_entry("b", "C3", now - seconds(20)));
   append_one(journal_entry("c", "", now - seconds(10)));  // no control id: not remembered
 
-  store_.reset();
   OpenOptions options;
   options.duplicate_horizon = std::chrono::minutes(5);
-  auto opened = open_store(url_, options);
-  ASSERT_TRUE(opened.ok()) << opened.error().message();
-  store_ = std::move(*opened);
+  reopen(options);
+  ASSERT_NE(store_, nullptr);
   EXPECT_EQ(store_->duplicate_memory().entries, 2u);
   auto found = store_->find_duplicates(
       std::vector<DuplicateQuery>{{"lab-results", "C1", sha256_hex("a"), now - seconds(60), 0},
@@ -913,11 +911,9 @@ TEST_P(StoreTest, SqliteReadsTheWindowBackNewestFirstAcrossPagesAndLateEntries) 
   ASSERT_TRUE(found.ok()) << found.error().message();
   EXPECT_EQ(*found, (std::vector<std::optional<JournalId>>{first, third}));
 
-  store_.reset();
   options.duplicate_memory_limit = 1;
-  opened = open_store(url_, options);
-  ASSERT_TRUE(opened.ok()) << opened.error().message();
-  store_ = std::move(*opened);
+  reopen(options);
+  ASSERT_NE(store_, nullptr);
   EXPECT_EQ(store_->duplicate_memory().entries, 1u);
   auto newest =
       store_->find_duplicate({"lab-results", "C3", sha256_hex("b"), now - seconds(60), 0});
