@@ -571,6 +571,8 @@ std::string default_lease_owner() {
 
 }  // namespace
 
+const std::string& duplicates_select_sql(std::size_t rows) { return duplicates_select().sql(rows); }
+
 Store::Store(std::unique_ptr<Driver> driver, std::string lease_owner)
     : driver_(std::move(driver)), lease_owner_(std::move(lease_owner)) {}
 

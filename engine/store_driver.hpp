@@ -78,6 +78,10 @@ struct MigrationStep {
 std::span<const MigrationStep> migration_steps();
 // The step's SQL for one dialect (portable text, then that dialect's own), placeholders replaced.
 std::string migration_sql(const MigrationStep& step, Dialect dialect);
+// The duplicate look-up's SQL for `rows` queries (a power of two up to 64), as Store runs it: for
+// tests of its query plan.
+const std::string& duplicates_select_sql(std::size_t rows);
+
 // The schema_migrations table itself (CREATE TABLE IF NOT EXISTS), per dialect.
 std::string_view migrations_table_sql(Dialect dialect);
 

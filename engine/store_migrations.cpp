@@ -1,7 +1,8 @@
 // The versioned migrations, in both dialects: 1-3 the engine's own tables (journal, history,
 // queues), 4 the canonical HIMS schema (DESIGN.md 6), 5 SQLite's CHECK lists as OR chains, 6
 // SQLite's partial journal state indexes, 7 SQLite's engine tables without AUTOINCREMENT and the
-// journal without its received-time index. Append new steps; never edit an applied one. In the
+// journal without its received-time index, 8 PostgreSQL's stats index led by the state. Append
+// new steps; never edit an applied one. In the
 // engine's tables, times are microseconds since the Unix epoch (UTC) in BIGINT columns named *_us,
 // identical in both dialects.
 #include <array>
@@ -189,6 +190,18 @@ CREATE INDEX queue_items_journal_idx ON queue_items (journal_id);
 CREATE INDEX queue_items_summary_idx ON queue_items (destination, status, enqueued_at_us);
 )sql";
 
+// PostgreSQL: the stats index (source, state) becomes (state, source). Its leading `source` made
+// it a candidate for the duplicate look-up (source = $ AND control_id = $ ...), and on a journal
+// without statistics yet (a new database, until autoanalyze) the generic plan of that prepared
+// statement took it over journal_duplicate_idx (a smaller index, the same estimate): each look-up
+// then read every entry of its source, and 8 connections fell from about 7,500 to 1,000
+// messages/s within seconds, until autoanalyze replanned it. journal_counts reads the new index
+// the same way (an index-only scan). SQLite answers duplicates from memory and keeps its index.
+constexpr std::string_view kV8Postgres = R"sql(
+CREATE INDEX journal_state_source_idx ON journal (state, source);
+DROP INDEX journal_source_state_idx;
+)sql";
+
 }  // namespace
 
 std::span<const MigrationStep> migration_steps() {
@@ -205,6 +218,7 @@ std::span<const MigrationStep> migration_steps() {
       MigrationStep{6, "partial journal state indexes on SQLite", "", kV6Sqlite, ""},
       MigrationStep{7, "engine tables without AUTOINCREMENT, no received-time index on SQLite", "",
                     kV7Sqlite, "", true},
+      MigrationStep{8, "stats index as (state, source) on PostgreSQL", "", "", kV8Postgres},
   };
   return kSteps;
 }

@@ -921,6 +921,27 @@ TEST_P(StoreTest, SqliteReadsTheWindowBackNewestFirstAcrossPagesAndLateEntries) 
   EXPECT_EQ(*newest, std::optional<JournalId>(third));
 }
 
+// PostgreSQL (migration 8): on a journal with no statistics yet, the generic plan of the
+// duplicate look-up (a prepared statement, planned once) reads journal_duplicate_idx. With the
+// stats index led by `source` it took that one and read every entry of the source per look-up.
+TEST_P(StoreTest, PostgresDuplicateLookUpUsesItsIndexOnANewJournal) {
+  if (GetParam() != Backend::postgres) GTEST_SKIP() << "SQLite looks duplicates up in memory";
+  auto driver = open_postgres_driver(url_, {});
+  ASSERT_TRUE(driver.ok()) << driver.error().message();
+  Driver& d = **driver;
+  ASSERT_TRUE(d.begin().ok());
+  ASSERT_TRUE(d.script("SET LOCAL plan_cache_mode = force_generic_plan; PREPARE look_up(bigint, "
+                       "text, text, text, bigint, bigint) AS " +
+                       duplicates_select_sql(1))
+                  .ok());
+  auto plan = d.query("EXPLAIN EXECUTE look_up(0, 'lab-results', 'C1', 'h', 0, 0)", {});
+  ASSERT_TRUE(plan.ok()) << plan.error().message();
+  std::string text;
+  for (const Row& row : *plan) text += row[0].value_or("") + "\n";
+  EXPECT_NE(text.find("journal_duplicate_idx"), std::string::npos) << text;
+  d.rollback();
+}
+
 TEST_P(StoreTest, NextDueBatchClaimsTheHeadUpToMaxInOrder) {
   for (const char* p : {"1", "2", "3", "4", "5"}) {
     ASSERT_TRUE(store_->enqueue(item("acme-lab", p, kT0, "lab-results"), 0, kT0).ok());
