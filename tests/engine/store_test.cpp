@@ -1359,20 +1359,13 @@ TEST_P(StoreTest, LaterMigrationsUpgradeAVersionOneDatabase) {
 
   if (GetParam() != Backend::sqlite) return;
   // Migration 7 rebuilt the engine's tables: the same rows, no AUTOINCREMENT, no received-time
-  // index, and the foreign keys still hold.
-  store_.reset();
-  auto driver = open_sqlite_driver(std::string_view(url_).substr(7), {});
-  ASSERT_TRUE(driver.ok()) << driver.error().message();
-  Driver& d = **driver;
-  ASSERT_TRUE(d.begin().ok());
-  auto schema = d.query(
-      "SELECT name, sql FROM sqlite_schema WHERE tbl_name IN ('journal', 'journal_history', "
-      "'queue_items') ORDER BY name",
-      {});
-  ASSERT_TRUE(schema.ok()) << schema.error().message();
+  // index, and the foreign keys still hold (on the store's own connection, switched back on).
   std::vector<std::string> names;
-  for (const Row& row : *schema) {
-    names.push_back(*row[0]);
+  for (const Row& row :
+       test::query(*store_,
+                   "SELECT name, sql FROM sqlite_schema WHERE tbl_name IN "
+                   "('journal', 'journal_history', 'queue_items') ORDER BY name")) {
+    names.push_back(row[0].value_or(""));
     if (row[1]) {
       EXPECT_EQ(row[1]->find("AUTOINCREMENT"), std::string::npos) << *row[1];
     }
@@ -1383,10 +1376,13 @@ TEST_P(StoreTest, LaterMigrationsUpgradeAVersionOneDatabase) {
                        "journal_state_received_idx", "journal_state_rejected_idx", "queue_items",
                        "queue_items_dead_idx", "queue_items_journal_idx", "queue_items_pending_idx",
                        "queue_items_summary_idx"}));
-  auto orphan = d.query(
-      "INSERT INTO journal_history (journal_id, to_state, at_us) VALUES (999, 'processed', 1)", {});
+  Status orphan = store_->transact([&]() -> Status {
+    auto r = store_->execute(
+        "INSERT INTO journal_history (journal_id, to_state, at_us) VALUES (999, 'processed', 1)",
+        {});
+    return r.ok() ? Status{} : r.take_error();
+  });
   EXPECT_FALSE(orphan.ok());
-  d.rollback();
 }
 
 // --- batch forms of commit_processing and mark_delivered ---
