@@ -136,6 +136,12 @@ Result<Rows> run(Driver& driver, std::string_view sql, std::initializer_list<Par
   return driver.query(sql, std::span<const Param>(params.begin(), params.size()));
 }
 
+// Driver::query_unprepared: planned for the tables as they are at each run (PostgreSQL).
+Result<Rows> run_unprepared(Driver& driver, std::string_view sql,
+                            std::initializer_list<Param> params) {
+  return driver.query_unprepared(sql, std::span<const Param>(params.begin(), params.size()));
+}
+
 constexpr std::string_view kJournalColumns =
     "id, source, peer, received_at_us, message_type, trigger_event, control_id, "
     "sending_application, sending_facility, size, content_hash, state, error, updated_at_us";
@@ -360,18 +366,27 @@ const RowsStatement& received_ids_select(Dialect dialect) {
   return dialect == Dialect::sqlite ? sqlite : postgres;
 }
 
+// "Pending and leased by $2" as one CASE, which no index can answer: the ids are then the only
+// condition an index can look up. As `status = 'pending' AND lease_owner = $2` it made
+// queue_items_pending_idx (partial, on pending) a candidate, and without statistics (a new
+// queue, before ANALYZE) PostgreSQL took that index, or queue_items_summary_idx for a
+// destination, as the cheaper way and read every pending item to find the batch's few.
+constexpr std::string_view kLeasedBy = "CASE WHEN status = 'pending' THEN lease_owner END = $2";
+
 const RowsStatement& delivered_update() {
   static const RowsStatement statement(
       "UPDATE queue_items SET status = 'delivered', delivered_at_us = $1, last_error = '', "
-      "lease_owner = NULL, lease_until_us = NULL WHERE status = 'pending' AND lease_owner = $2 "
-      "AND id IN (",
+      "lease_owner = NULL, lease_until_us = NULL WHERE " +
+          std::string(kLeasedBy) + " AND id IN (",
       "$1", 2, 1, ") RETURNING id");
   return statement;
 }
 
 // Runs `statement` (its rows: one id each, after the `shared` parameters) over `ids` in chunks of
 // up to kMaxRows, each padded to a power of two by repeating its last id (harmless in an IN list),
-// and hands each chunk's ids and result to `on_chunk`, which returns a Status.
+// and hands each chunk's ids and result to `on_chunk`, which returns a Status. Unprepared: these
+// run once per batch, and the id list must be looked up by ids whatever the tables' sizes were
+// when a generic plan would have been chosen (Driver::query_unprepared).
 template <class OnChunk>
 Status for_id_chunks(Driver& driver, const RowsStatement& statement,
                      std::initializer_list<Param> shared, std::span<const std::int64_t> ids,
@@ -385,7 +400,7 @@ Status for_id_chunks(Driver& driver, const RowsStatement& statement,
     for (std::size_t k = 0; k < rows; ++k) {
       params.push_back(Param::of(ids[offset + std::min(k, real - 1)]));
     }
-    auto result = driver.query(statement.sql(rows), params);
+    auto result = driver.query_unprepared(statement.sql(rows), params);
     if (!result.ok()) return result.take_error();
     if (Status s = on_chunk(ids.subspan(offset, real), *result); !s.ok()) return s;
     offset += real;
@@ -1108,7 +1123,10 @@ Result<std::vector<JournalEntry>> Store::list(const JournalFilter& filter) {
     if (filter.received_until) add("received_at_us <", Param::of(to_us(*filter.received_until)));
     params.push_back(Param::of(static_cast<std::int64_t>(filter.limit)));
     sql += " ORDER BY id LIMIT $" + std::to_string(params.size());
-    auto rows = driver_->query(sql, params);
+    // Unprepared: the processor's scan for `received` entries must follow journal_state_idx
+    // (state, id) from the last id on, and a generic plan chosen on a new journal may instead
+    // read every entry in that state through journal_state_source_idx and sort them.
+    auto rows = driver_->query_unprepared(sql, params);
     if (!rows.ok()) return rows.take_error();
     std::vector<JournalEntry> out;
     out.reserve(rows->size());
@@ -1182,14 +1200,16 @@ Result<std::vector<QueueItem>> Store::next_due_batch(std::string_view destinatio
              (q.lease_owner.empty() || q.lease_owner == lease_owner_ ||
               to_us(q.lease_until) <= now_us);
     };
-    // The destination's head: its lowest pending ids, in order.
+    // The destination's head: its lowest pending ids, in order. (Unprepared, like the statements
+    // of for_id_chunks: queue_items_pending_idx gives them in order at any size of the queue.)
     const std::int64_t limit =
         static_cast<std::int64_t>(std::min<std::size_t>(max, std::numeric_limits<int>::max()));
-    auto head = run(*driver_,
-                    "SELECT " + std::string(kQueueColumns) +
-                        " FROM queue_items WHERE destination = $1 AND status = 'pending' "
-                        "ORDER BY id LIMIT $2",
-                    {Param::text(destination), Param::of(limit)});
+    auto head =
+        run_unprepared(*driver_,
+                       "SELECT " + std::string(kQueueColumns) +
+                           " FROM queue_items WHERE destination = $1 AND status = 'pending' "
+                           "ORDER BY id LIMIT $2",
+                       {Param::text(destination), Param::of(limit)});
     if (!head.ok()) return head.take_error();
     auto items = queue_items_from_rows(*head);
     if (!items.ok()) return items.take_error();
@@ -1201,7 +1221,7 @@ Result<std::vector<QueueItem>> Store::next_due_batch(std::string_view destinatio
       // Lock what was read. A row another claimer holds is skipped rather than waited for, and a
       // row changed since the read comes back as it is now (or not at all): the batch ends at the
       // first row that is not exactly the next head item and still claimable.
-      auto locked = run(
+      auto locked = run_unprepared(
           *driver_,
           "SELECT " + std::string(kQueueColumns) +
               " FROM queue_items WHERE destination = $1 AND status = 'pending' "
@@ -1246,14 +1266,15 @@ Result<std::optional<QueueItem>> Store::next_due(std::string_view destination, T
 
 namespace {
 
-// Runs an UPDATE ... WHERE id = $1 AND status = 'pending' AND lease_owner = $2 RETURNING id and
-// turns "no row" into lease_lost.
+// Runs an UPDATE ... WHERE id = $1 AND <pending and leased by $2> RETURNING id and turns "no
+// row" into lease_lost. The id is the only condition an index can answer (kLeasedBy), and the
+// statement is planned at each run like those of for_id_chunks.
 Status leased_update(Driver& driver, const QueueItem& item, const std::string& owner,
                      std::string_view set_clause, Param p3, Param p4) {
   const std::string sql = "UPDATE queue_items SET " + std::string(set_clause) +
-                          ", lease_owner = NULL, lease_until_us = NULL WHERE id = $1 AND "
-                          "status = 'pending' AND lease_owner = $2 RETURNING id";
-  auto rows = run(driver, sql, {Param::of(item.id), Param::text(owner), p3, p4});
+                          ", lease_owner = NULL, lease_until_us = NULL WHERE id = $1 AND " +
+                          std::string(kLeasedBy) + " RETURNING id";
+  auto rows = run_unprepared(driver, sql, {Param::of(item.id), Param::text(owner), p3, p4});
   if (!rows.ok()) return rows.take_error();
   if (rows->empty()) {
     return Error(StoreErrc::lease_lost, "queue item " + std::to_string(item.id),
@@ -1336,12 +1357,16 @@ Result<std::int64_t> Store::requeue_dead(const DeadLetterFilter& filter, TimePoi
 
 Result<QueueStats> Store::queue_stats(std::string_view destination, TimePoint now) {
   return in_tx<QueueStats>([&]() -> Result<QueueStats> {
-    auto rows = run(*driver_,
-                    "SELECT COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0), "
-                    "MIN(CASE WHEN status = 'pending' THEN enqueued_at_us END), "
-                    "COALESCE(SUM(CASE WHEN status = 'dead' THEN 1 ELSE 0 END), 0) "
-                    "FROM queue_items WHERE destination = $1 AND status <> 'delivered'",
-                    {Param::text(destination)});
+    // Each part reads only its own status's range of queue_items_summary_idx (destination,
+    // status, enqueued_at_us), never the delivered items; the oldest is that range's first
+    // entry. The counts still read every pending or dead item: Delivery spaces its calls by
+    // how long they take.
+    auto rows = run_unprepared(
+        *driver_,
+        "SELECT (SELECT COUNT(*) FROM queue_items WHERE destination = $1 AND status = 'pending'), "
+        "(SELECT MIN(enqueued_at_us) FROM queue_items WHERE destination = $1 AND status = "
+        "'pending'), (SELECT COUNT(*) FROM queue_items WHERE destination = $1 AND status = 'dead')",
+        {Param::text(destination)});
     if (!rows.ok()) return rows.take_error();
     QueueStats stats;
     if (rows->empty()) return stats;

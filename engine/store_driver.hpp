@@ -49,8 +49,17 @@ class Driver {
  public:
   virtual ~Driver() = default;
   virtual Dialect dialect() const = 0;
-  // One statement; returns its rows (RETURNING rows for INSERT/UPDATE).
+  // One statement; returns its rows (RETURNING rows for INSERT/UPDATE). PostgreSQL prepares it
+  // once per connection and may keep one generic plan for it from its sixth run on.
   virtual Result<Rows> query(std::string_view sql, std::span<const Param> params) = 0;
+  // The same, planned for these parameters and the tables as they are at each run: for statements
+  // whose right plan depends on the tables' sizes (an id list looked up among a large backlog).
+  // PostgreSQL keeps a generic plan chosen when the tables were still small, and on a new
+  // database, before any ANALYZE, such a plan can read a whole index for a few ids. SQLite's plans
+  // do not change with table sizes (no ANALYZE here), so it runs `query`.
+  virtual Result<Rows> query_unprepared(std::string_view sql, std::span<const Param> params) {
+    return query(sql, params);
+  }
   // Several statements without parameters (migrations).
   virtual Status script(std::string_view sql) = 0;
   virtual Status begin() = 0;  // SQLite: BEGIN IMMEDIATE (take the write lock up front)

@@ -90,75 +90,11 @@ class PostgresDriver final : public Driver {
   Dialect dialect() const override { return Dialect::postgres; }
 
   Result<Rows> query(std::string_view sql, std::span<const Param> params) override {
-    if (!work_) return Error(StoreErrc::query_failed, "postgresql", "no open transaction");
-    // libpqxx 6.4 sends a parameter in binary only when it is a binarystring, and a dynamic
-    // parameter list has one element type, so the list is built directly in the form libpqxx
-    // hands to PQexecPrepared (pqxx::internal::params, moved in as the one argument): text and
-    // integers in text format, NULL as a null pointer, blobs as binary bytea (no hex encoding).
-    pqxx::internal::params args;
-    args.lengths.reserve(params.size());
-    args.nonnulls.reserve(params.size());
-    args.binaries.reserve(params.size());
-    for (const Param& p : params) {
-      switch (p.kind) {
-        case Param::Kind::null:
-          args.lengths.push_back(0);
-          args.nonnulls.push_back(0);
-          args.binaries.push_back(0);
-          continue;
-        case Param::Kind::integer:
-          args.strings.push_back(std::to_string(p.integer));
-          break;
-        case Param::Kind::text:
-          args.strings.emplace_back(p.bytes);
-          break;
-        case Param::Kind::blob:
-          args.lengths.push_back(static_cast<int>(p.bytes.size()));
-          args.nonnulls.push_back(1);
-          args.binaries.push_back(1);
-          args.bin_strings.emplace_back(p.bytes.data(), p.bytes.size());
-          continue;
-      }
-      args.lengths.push_back(static_cast<int>(args.strings.back().size()));
-      args.nonnulls.push_back(1);
-      args.binaries.push_back(0);
-    }
-    try {
-      const pqxx::result result = work_->exec_prepared(statement_name(sql), std::move(args));
-      Rows rows;
-      rows.reserve(result.size());
-      for (const auto& r : result) {
-        Row row;
-        row.reserve(r.size());
-        for (const auto& field : r) {
-          if (field.is_null()) {
-            row.emplace_back(std::nullopt);
-          } else if (field.type() == kByteaOid) {
-            row.emplace_back(decode_bytea(field.c_str(), field.size()));
-          } else {
-            row.emplace_back(std::string(field.c_str(), field.size()));
-          }
-        }
-        rows.push_back(std::move(row));
-      }
-      return rows;
-    } catch (const pqxx::broken_connection& e) {
-      broken_ = true;
-      return Error(StoreErrc::cannot_open, "postgresql",
-                   "connection lost: " + first_line(e.what()));
-    } catch (const pqxx::transaction_rollback& e) {
-      // Deadlock, serialization failure: the server gave up this transaction; a retry may pass.
-      return Error(StoreErrc::busy, "postgresql", first_line(e.what()));
-    } catch (const pqxx::sql_error& e) {
-      // 55P03 lock_not_available (lock_timeout, NOWAIT), 40xxx transaction rollbacks that
-      // libpqxx does not map to transaction_rollback: busy, like SQLite's locked database.
-      const std::string& state = e.sqlstate();
-      const bool busy = state == "55P03" || state.rfind("40", 0) == 0;
-      return Error(busy ? StoreErrc::busy : StoreErrc::query_failed, "postgresql",
-                   first_line(e.what()));
-    } catch (const std::exception& e) {
-      return Error(StoreErrc::query_failed, "postgresql", first_line(e.what()));
-    }
+    return run(sql, params, true);
+  }
+
+  Result<Rows> query_unprepared(std::string_view sql, std::span<const Param> params) override {
+    return run(sql, params, false);
   }
 
   Status script(std::string_view sql) override {
@@ -215,6 +151,81 @@ class PostgresDriver final : public Driver {
   }
 
  private:
+  Result<Rows> run(std::string_view sql, std::span<const Param> params, bool prepared) {
+    if (!work_) return Error(StoreErrc::query_failed, "postgresql", "no open transaction");
+    // libpqxx 6.4 sends a parameter in binary only when it is a binarystring, and a dynamic
+    // parameter list has one element type, so the list is built directly in the form libpqxx
+    // hands to PQexecPrepared (pqxx::internal::params, moved in as the one argument): text and
+    // integers in text format, NULL as a null pointer, blobs as binary bytea (no hex encoding).
+    pqxx::internal::params args;
+    args.lengths.reserve(params.size());
+    args.nonnulls.reserve(params.size());
+    args.binaries.reserve(params.size());
+    for (const Param& p : params) {
+      switch (p.kind) {
+        case Param::Kind::null:
+          args.lengths.push_back(0);
+          args.nonnulls.push_back(0);
+          args.binaries.push_back(0);
+          continue;
+        case Param::Kind::integer:
+          args.strings.push_back(std::to_string(p.integer));
+          break;
+        case Param::Kind::text:
+          args.strings.emplace_back(p.bytes);
+          break;
+        case Param::Kind::blob:
+          args.lengths.push_back(static_cast<int>(p.bytes.size()));
+          args.nonnulls.push_back(1);
+          args.binaries.push_back(1);
+          args.bin_strings.emplace_back(p.bytes.data(), p.bytes.size());
+          continue;
+      }
+      args.lengths.push_back(static_cast<int>(args.strings.back().size()));
+      args.nonnulls.push_back(1);
+      args.binaries.push_back(0);
+    }
+    try {
+      // Unprepared: an unnamed statement (PQexecParams), parsed and planned at each run.
+      const pqxx::result result = prepared
+                                      ? work_->exec_prepared(statement_name(sql), std::move(args))
+                                      : work_->exec_params(std::string(sql), std::move(args));
+      Rows rows;
+      rows.reserve(result.size());
+      for (const auto& r : result) {
+        Row row;
+        row.reserve(r.size());
+        for (const auto& field : r) {
+          if (field.is_null()) {
+            row.emplace_back(std::nullopt);
+          } else if (field.type() == kByteaOid) {
+            row.emplace_back(decode_bytea(field.c_str(), field.size()));
+          } else {
+            row.emplace_back(std::string(field.c_str(), field.size()));
+          }
+        }
+        rows.push_back(std::move(row));
+      }
+      return rows;
+    } catch (const pqxx::broken_connection& e) {
+      broken_ = true;
+      return Error(StoreErrc::cannot_open, "postgresql",
+                   "connection lost: " + first_line(e.what()));
+    } catch (const pqxx::transaction_rollback& e) {
+      // Deadlock, serialization failure: the server gave up this transaction; a retry may pass.
+      return Error(StoreErrc::busy, "postgresql", first_line(e.what()));
+    } catch (const pqxx::sql_error& e) {
+      // 55P03 lock_not_available (lock_timeout, NOWAIT), 40xxx transaction rollbacks that
+      // libpqxx does not map to transaction_rollback: busy, like SQLite's locked database.
+      const std::string& state = e.sqlstate();
+      const bool busy = state == "55P03" || state.rfind("40", 0) == 0;
+      return Error(busy ? StoreErrc::busy : StoreErrc::query_failed, "postgresql",
+                   first_line(e.what()));
+    } catch (const std::exception& e) {
+      return Error(StoreErrc::query_failed, "postgresql", first_line(e.what()));
+    }
+  }
+
   Status reconnect() {
     work_.reset();
     auto fresh = connect(url_);

@@ -1392,6 +1392,91 @@ ProcessingCommit commit(JournalId id, MessageState to, std::string detail,
   return ProcessingCommit{id, to, std::move(detail), std::move(items)};
 }
 
+// PostgreSQL keeps one generic plan for a prepared statement from about its sixth run on, chosen
+// for the tables as they were then. On a new journal that plan could look the processor's ids up
+// through a state index alone and read every entry still `received`: a batch's commit then grew
+// with the backlog. The processing statements are planned at each run (Driver::query_unprepared).
+// The heap rows read come from pg_stat_xact_user_tables: this connection's counts not yet sent to
+// the server's statistics (a second at most), so a test takes the difference around its calls.
+std::int64_t rows_fetched(Store& store, std::string_view table) {
+  return test::count(store,
+                     "SELECT idx_tup_fetch + seq_tup_read FROM pg_stat_xact_user_tables WHERE "
+                     "relname = '" +
+                         std::string(table) + "'");
+}
+
+TEST_P(StoreTest, PostgresProcessingLooksItsIdsUpAfterTheJournalGrew) {
+  if (GetParam() != Backend::postgres) GTEST_SKIP() << "SQLite's plans do not follow table sizes";
+  std::vector<NewJournalEntry> few;
+  for (int i = 0; i < 8; ++i) few.push_back(journal_entry("m", "F" + std::to_string(i), kT0));
+  auto small = store_->append(few);
+  ASSERT_TRUE(small.ok()) << small.error().message();
+  for (const JournalId id : *small) {  // eight runs of each statement on an almost empty journal
+    ASSERT_TRUE(store_->still_received(std::array{id}).ok());
+    auto done = store_->commit_processing_batch(
+        std::array{commit(id, MessageState::processed, "1 route")}, kT0);
+    ASSERT_TRUE(done.ok() && done->front()) << (done.ok() ? "" : done.error().message());
+  }
+  std::vector<NewJournalEntry> backlog;
+  for (int i = 0; i < 4096; ++i) backlog.push_back(journal_entry("m", std::to_string(i), kT0));
+  auto ids = store_->append(backlog);
+  ASSERT_TRUE(ids.ok()) << ids.error().message();
+
+  std::int64_t fetched = -1;
+  Status s = store_->transact([&]() -> Status {
+    const std::int64_t before = rows_fetched(*store_, "journal");
+    const std::array two{(*ids)[100], (*ids)[4000]};
+    auto still = store_->still_received(two);
+    if (!still.ok()) return still.take_error();
+    EXPECT_EQ(*still, (std::vector<bool>{true, true}));
+    auto done = store_->commit_processing_batch(
+        std::array{commit(two[0], MessageState::processed, "1 route"),
+                   commit(two[1], MessageState::filtered, "no route matched")},
+        kT0 + seconds(1));
+    if (!done.ok()) return done.take_error();
+    EXPECT_EQ(*done, (std::vector<bool>{true, true}));
+    fetched = rows_fetched(*store_, "journal") - before;
+    return {};
+  });
+  ASSERT_TRUE(s.ok()) << s.error().message();
+  // A few per id (the look-up, the update, the first history row); the backlog is 4,096.
+  EXPECT_GE(fetched, 0);
+  EXPECT_LT(fetched, 64);
+}
+
+TEST_P(StoreTest, PostgresDeliveryLooksItsIdsUpAfterTheQueueGrew) {
+  if (GetParam() != Backend::postgres) GTEST_SKIP() << "SQLite's plans do not follow table sizes";
+  for (int i = 0; i < 8; ++i) {  // eight claims and deliveries on an almost empty queue
+    ASSERT_TRUE(store_->enqueue(item("acme-lab", "p", kT0), 0, kT0).ok());
+    auto batch = store_->next_due_batch("acme-lab", kT0, kLease, 4);
+    ASSERT_TRUE(batch.ok() && batch->size() == 1);
+    ASSERT_TRUE(store_->mark_delivered_batch(*batch, kT0).ok());
+  }
+  const std::vector<NewQueueItem> backlog(4096, item("acme-lab", "q", kT0));
+  ASSERT_TRUE(store_->enqueue_batch(std::array{JournalQueueItems{0, backlog}}, kT0).ok());
+
+  std::int64_t fetched = -1;
+  Status s = store_->transact([&]() -> Status {
+    const std::int64_t before = rows_fetched(*store_, "queue_items");
+    auto batch = store_->next_due_batch("acme-lab", kT0, kLease, 4);
+    if (!batch.ok()) return batch.take_error();
+    EXPECT_EQ(batch->size(), 4u);
+    if (Status m = store_->mark_delivered_batch(*batch, kT0); !m.ok()) return m;
+    auto retry = store_->next_due("acme-lab", kT0, kLease);
+    if (!retry.ok()) return retry.take_error();
+    EXPECT_TRUE(retry->has_value());
+    if (retry->has_value()) {
+      if (Status m = store_->mark_retry(**retry, kT0 + seconds(1), "AE"); !m.ok()) return m;
+    }
+    fetched = rows_fetched(*store_, "queue_items") - before;
+    return {};
+  });
+  ASSERT_TRUE(s.ok()) << s.error().message();
+  // The claims read the head (a few rows each), the updates their ids; the backlog is 4,096.
+  EXPECT_GE(fetched, 0);
+  EXPECT_LT(fetched, 64);
+}
+
 TEST_P(StoreTest, CommitProcessingBatchAppliesEntriesStillReceived) {
   const JournalId routed = append_one(journal_entry("m1", "C1", kT0));
   const JournalId filtered = append_one(journal_entry("m2", "C2", kT0));
