@@ -1125,7 +1125,8 @@ Result<std::vector<JournalEntry>> Store::list(const JournalFilter& filter) {
     sql += " ORDER BY id LIMIT $" + std::to_string(params.size());
     // Unprepared: the processor's scan for `received` entries must follow journal_state_idx
     // (state, id) from the last id on, and a generic plan chosen on a new journal may instead
-    // read every entry in that state through journal_state_source_idx and sort them.
+    // read every entry in that state (through the primary key or, before migration 9, the
+    // separate stats index) and sort them.
     auto rows = driver_->query_unprepared(sql, params);
     if (!rows.ok()) return rows.take_error();
     std::vector<JournalEntry> out;
