@@ -45,8 +45,15 @@ struct ProcessOutcome {
 
 // Called once per submitted entry after the transaction holding its outcome committed (or with
 // the error that kept it from committing; the entry is then still `received` and its batch is
-// tried again after retry_pause).
+// tried again after retry_pause; or with ProcessErrc::stopped for an entry stop() left
+// `received`, which the next start's scan takes).
 using ProcessCompletion = std::function<void(Result<ProcessOutcome>)>;
+
+enum class ProcessErrc : std::uint8_t {
+  stopped,  // stop() was called before the entry's batch began: it stays `received`
+};
+constexpr ErrorDomain error_domain(ProcessErrc) { return ErrorDomain::engine; }
+std::string_view to_string(ProcessErrc code);
 
 struct ProcessorOptions {
   std::size_t max_batch = 256;  // entries per transaction
@@ -122,7 +129,8 @@ class Processor {
   // Hands over an entry the journal committed as `received`. `done` may be empty.
   void submit(store::JournalId id, std::string source, std::string raw, ProcessCompletion done);
 
-  // Processes what was submitted, then joins. Idempotent.
+  // Finishes the batch in hand, then joins. What is still queued stays `received` for the next
+  // start's scan; its completions are called with ProcessErrc::stopped. Idempotent.
   void stop();
 
   Stats stats() const;
@@ -136,6 +144,7 @@ class Processor {
   };
 
   void run();
+  bool abandon_if_stopping();  // true when stopping: queued work answered, left `received`
   void process(std::vector<Work>& batch);
   Status write_canonical(std::vector<Work>& batch, std::vector<RoutedMessage>& routed,
                          store::TimePoint now, CanonicalWriteStats& written);

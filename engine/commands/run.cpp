@@ -210,6 +210,18 @@ void submit_for_processing(const std::shared_ptr<const SourceContext>& ctx, Jour
     ProcessCompletion done;
     if (on_processed) {
       done = [ctx, pending](Result<ProcessOutcome> outcome) {
+        if (!outcome.ok() && outcome.error().is(ProcessErrc::stopped)) {
+          // Stopping: the entry stays `received` for the next start (the processor logs how
+          // many); an AE says so, without a log line per message.
+          send_ack(*ctx, *pending,
+                   ctx->acknowledger
+                       ->error_ack(pending->ack,
+                                   "the engine is stopping; the message is stored and will be "
+                                   "processed after it starts again",
+                                   std::chrono::system_clock::now())
+                       .ack);
+          return;
+        }
         if (!outcome.ok()) {
           answer_error(*ctx, *pending,
                        "the message is stored but could not be processed yet; it will be "
@@ -658,8 +670,9 @@ int run_command(const RunOptions& options) {
 
   runtime.release();
   runtime.join();
-  // The listeners are stopped: no more submits. Commit what is still queued, process it, then
-  // let each destination finish the attempt in flight.
+  // The listeners are stopped: no more submits. Commit what is still queued, finish the batch
+  // in processing (the rest stays `received` for the next start), then let each destination
+  // finish the attempt in flight.
   writer->stop();
   processor->stop();
   delivery->stop();

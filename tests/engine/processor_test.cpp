@@ -677,7 +677,9 @@ TEST_P(ProcessorTest, OnEnqueuedIsNotCalledWhenNothingWasQueued) {
   EXPECT_TRUE(enqueued.calls().empty());
 }
 
-TEST_P(ProcessorTest, StopDrainsSubmittedWork) {
+// stop() finishes the batch in hand and leaves the queued rest `received` (the next start's scan
+// takes it), answering each completion with ProcessErrc::stopped instead of draining a backlog.
+TEST_P(ProcessorTest, StopFinishesTheBatchInHandAndLeavesTheRestReceived) {
   constexpr std::size_t kN = 20;
   ProcessorOptions options = quiet();
   options.max_batch = 4;
@@ -699,12 +701,26 @@ TEST_P(ProcessorTest, StopDrainsSubmittedWork) {
       << "stop() returned while the processing thread was held";
   latch.release();
   ASSERT_EQ(stopper.wait_for(kDeadline), std::future_status::ready);
-  EXPECT_EQ(o.done(), kN) << "stop() returned after every submitted entry completed";
+  EXPECT_EQ(state(hold), MessageState::filtered) << "the batch in hand was committed";
+  EXPECT_EQ(o.done(), kN) << "every queued completion was answered before stop() returned";
   for (std::size_t i = 0; i < kN; ++i) {
     EXPECT_EQ(o.calls(i), 1) << i;
-    EXPECT_EQ(state(fresh[i]), MessageState::filtered) << i;
+    ASSERT_FALSE(o.result(i).ok()) << i;
+    EXPECT_TRUE(o.result(i).error().is(ProcessErrc::stopped)) << o.result(i).error().message();
+    EXPECT_EQ(state(fresh[i]), MessageState::received) << i;
   }
   p->stop();  // idempotent
+
+  // The next start's scan takes them.
+  auto again = processor(options);
+  ASSERT_NE(again, nullptr);
+  const auto deadline = std::chrono::steady_clock::now() + kDeadline;
+  while (state(fresh[kN - 1]) == MessageState::received &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  again->stop();
+  for (std::size_t i = 0; i < kN; ++i) EXPECT_EQ(state(fresh[i]), MessageState::filtered) << i;
 }
 
 TEST_P(ProcessorTest, FailedCommitReportsTheErrorOnceAndIsRetried) {
