@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <pqxx/pqxx>
 #include <string>
 #include <thread>
@@ -1424,6 +1425,20 @@ std::int64_t rows_fetched(Store& store, std::string_view table) {
                          std::string(table) + "'");
 }
 
+// Runs `body` in one transaction; the heap rows it read from `table` (-1 when it failed).
+std::int64_t rows_read_in(Store& store, std::string_view table,
+                          const std::function<Status()>& body) {
+  std::int64_t fetched = -1;
+  Status s = store.transact([&]() -> Status {
+    const std::int64_t before = rows_fetched(store, table);
+    if (Status b = body(); !b.ok()) return b;
+    fetched = rows_fetched(store, table) - before;
+    return {};
+  });
+  EXPECT_TRUE(s.ok()) << s.error().message();
+  return fetched;
+}
+
 TEST_P(StoreTest, PostgresProcessingLooksItsIdsUpAfterTheJournalGrew) {
   if (GetParam() != Backend::postgres) GTEST_SKIP() << "SQLite's plans do not follow table sizes";
   std::vector<NewJournalEntry> few;
@@ -1441,9 +1456,7 @@ TEST_P(StoreTest, PostgresProcessingLooksItsIdsUpAfterTheJournalGrew) {
   auto ids = store_->append(backlog);
   ASSERT_TRUE(ids.ok()) << ids.error().message();
 
-  std::int64_t fetched = -1;
-  Status s = store_->transact([&]() -> Status {
-    const std::int64_t before = rows_fetched(*store_, "journal");
+  const std::int64_t fetched = rows_read_in(*store_, "journal", [&]() -> Status {
     const std::array two{(*ids)[100], (*ids)[4000]};
     auto still = store_->still_received(two);
     if (!still.ok()) return still.take_error();
@@ -1454,10 +1467,8 @@ TEST_P(StoreTest, PostgresProcessingLooksItsIdsUpAfterTheJournalGrew) {
         kT0 + seconds(1));
     if (!done.ok()) return done.take_error();
     EXPECT_EQ(*done, (std::vector<bool>{true, true}));
-    fetched = rows_fetched(*store_, "journal") - before;
     return {};
   });
-  ASSERT_TRUE(s.ok()) << s.error().message();
   // A few per id (the look-up, the update, the first history row); the backlog is 4,096.
   EXPECT_GE(fetched, 0);
   EXPECT_LT(fetched, 64);
@@ -1474,9 +1485,7 @@ TEST_P(StoreTest, PostgresDeliveryLooksItsIdsUpAfterTheQueueGrew) {
   const std::vector<NewQueueItem> backlog(4096, item("acme-lab", "q", kT0));
   ASSERT_TRUE(store_->enqueue_batch(std::array{JournalQueueItems{0, backlog}}, kT0).ok());
 
-  std::int64_t fetched = -1;
-  Status s = store_->transact([&]() -> Status {
-    const std::int64_t before = rows_fetched(*store_, "queue_items");
+  const std::int64_t fetched = rows_read_in(*store_, "queue_items", [&]() -> Status {
     auto batch = store_->next_due_batch("acme-lab", kT0, kLease, 4);
     if (!batch.ok()) return batch.take_error();
     EXPECT_EQ(batch->size(), 4u);
@@ -1487,10 +1496,8 @@ TEST_P(StoreTest, PostgresDeliveryLooksItsIdsUpAfterTheQueueGrew) {
     if (retry->has_value()) {
       if (Status m = store_->mark_retry(**retry, kT0 + seconds(1), "AE"); !m.ok()) return m;
     }
-    fetched = rows_fetched(*store_, "queue_items") - before;
     return {};
   });
-  ASSERT_TRUE(s.ok()) << s.error().message();
   // The claims read the head (a few rows each), the updates their ids; the backlog is 4,096.
   EXPECT_GE(fetched, 0);
   EXPECT_LT(fetched, 64);
