@@ -148,20 +148,26 @@ void log_answer(const PendingAck& p, const JournalReceipt& receipt) {
   }
 }
 
+// AE/CE with ERR 207 and `ack_text`; returns the code sent.
+std::string send_error_ack(const SourceContext& ctx, PendingAck& p, std::string_view ack_text) {
+  Acknowledgement ae =
+      ctx.acknowledger->error_ack(p.ack, ack_text, std::chrono::system_clock::now());
+  send_ack(ctx, p, ae.ack);
+  return std::move(ae.code);
+}
+
 // AE/CE with ERR 207 (the sender must send it again, or look at the errored message), logged.
 void answer_error(const SourceContext& ctx, PendingAck& p, std::string_view ack_text,
                   std::string_view log_message, const std::string& error) {
-  const Acknowledgement ae =
-      ctx.acknowledger->error_ack(p.ack, ack_text, std::chrono::system_clock::now());
   ctx.metrics.errored.inc();
+  const std::string code = send_error_ack(ctx, p, ack_text);
   log::error(log_message, {{"source", p.source},
                            {"peer", p.peer},
                            {"control_id", p.ack.control_id},
                            {"message_type", p.ack.message_type},
                            {"bytes", p.bytes},
-                           {"ack", ae.code},
+                           {"ack", code},
                            {"error", error}});
-  send_ack(ctx, p, ae.ack);
 }
 
 void answer_not_stored(const SourceContext& ctx, PendingAck& p, const Error& error) {
@@ -213,13 +219,9 @@ void submit_for_processing(const std::shared_ptr<const SourceContext>& ctx, Jour
         if (!outcome.ok() && outcome.error().is(ProcessErrc::stopped)) {
           // Stopping: the entry stays `received` for the next start (the processor logs how
           // many); an AE says so, without a log line per message.
-          send_ack(*ctx, *pending,
-                   ctx->acknowledger
-                       ->error_ack(pending->ack,
-                                   "the engine is stopping; the message is stored and will be "
-                                   "processed after it starts again",
-                                   std::chrono::system_clock::now())
-                       .ack);
+          send_error_ack(*ctx, *pending,
+                         "the engine is stopping; the message is stored and will be processed "
+                         "after it starts again");
           return;
         }
         if (!outcome.ok()) {
