@@ -1,9 +1,10 @@
 // The versioned migrations, in both dialects: 1-3 the engine's own tables (journal, history,
 // queues), 4 the canonical HIMS schema (DESIGN.md 6), 5 SQLite's CHECK lists as OR chains, 6
 // SQLite's partial journal state indexes, 7 SQLite's engine tables without AUTOINCREMENT and the
-// journal without its received-time index, 8 PostgreSQL's stats index led by the state. Append
-// new steps; never edit an applied one. In the engine's tables, times are microseconds since the
-// Unix epoch (UTC) in BIGINT columns named *_us, identical in both dialects.
+// journal without its received-time index, 8 PostgreSQL's stats index led by the state, 9
+// PostgreSQL's one state index with the source included. Append new steps; never edit an applied
+// one. In the engine's tables, times are microseconds since the Unix epoch (UTC) in BIGINT columns
+// named *_us, identical in both dialects.
 #include <array>
 #include <string>
 
