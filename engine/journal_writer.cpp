@@ -59,19 +59,41 @@ Result<std::unique_ptr<JournalWriter>> JournalWriter::open(
     std::string_view url, JournalWriterOptions options, const store::OpenOptions& store_options) {
   auto store = store::open_store(url, store_options);
   if (!store.ok()) return store.take_error();
-  return std::make_unique<JournalWriter>(std::move(*store), std::move(options));
+  std::vector<std::unique_ptr<store::Store>> stores;
+  const bool postgres = (*store)->backend() == "postgresql";
+  stores.push_back(std::move(*store));
+  if (postgres) {
+    // The second lane's connection; the first one applied the migrations.
+    store::OpenOptions second = store_options;
+    second.migrate = false;
+    auto more = store::open_store(url, second);
+    if (!more.ok()) return more.take_error();
+    stores.push_back(std::move(*more));
+  }
+  return std::make_unique<JournalWriter>(std::move(stores), std::move(options));
 }
 
+namespace {
+std::vector<std::unique_ptr<store::Store>> one_store(std::unique_ptr<store::Store> store) {
+  std::vector<std::unique_ptr<store::Store>> stores;
+  stores.push_back(std::move(store));
+  return stores;
+}
+}  // namespace
+
 JournalWriter::JournalWriter(std::unique_ptr<store::Store> store, JournalWriterOptions options)
-    : store_(std::move(store)),
-      backend_(store_ ? std::string(store_->backend()) : std::string()),
-      options_(std::move(options)) {
-  assert(store_ != nullptr);
+    : JournalWriter(one_store(std::move(store)), std::move(options)) {}
+
+JournalWriter::JournalWriter(std::vector<std::unique_ptr<store::Store>> stores,
+                             JournalWriterOptions options)
+    : options_(std::move(options)) {
+  assert(!stores.empty() && stores.front() != nullptr);
+  backend_ = std::string(stores.front()->backend());
   if (options_.max_batch_entries == 0) options_.max_batch_entries = 1;
   if (!options_.clock) options_.clock = [] { return store::Clock::now(); };
   if (options_.metrics != nullptr) {
     metrics::Registry& r = *options_.metrics;
-    const std::string backend(store_->backend());
+    const std::string& backend = backend_;
     metrics_.journaled =
         r.counter("hims_journal_appended_total", "Inbound messages durably journaled", {"store"})
             .with({backend});
@@ -104,10 +126,15 @@ JournalWriter::JournalWriter(std::unique_ptr<store::Store> store, JournalWriterO
                   {"store"})
             .with({backend});
   }
-  thread_ = std::thread([this] {
-    set_thread_name("hims-journal");
-    run();
-  });
+  lanes_.reserve(stores.size());
+  for (auto& store : stores) lanes_.push_back(Lane{std::move(store), {}});
+  for (std::size_t i = 0; i < lanes_.size(); ++i) {
+    store::Store& store = *lanes_[i].store;
+    lanes_[i].thread = std::thread([this, &store, i] {
+      set_thread_name(i == 0 ? "hims-journal" : "hims-journal-" + std::to_string(i));
+      run(store);
+    });
+  }
 }
 
 JournalWriter::~JournalWriter() { stop(); }
@@ -145,7 +172,12 @@ Status JournalWriter::enqueue(Pending pending) {
     queued_bytes_ += bytes;
     metrics_.queue_depth.set(static_cast<double>(queue_.size()));
   }
-  wake_.notify_one();
+  // A lane waiting out max_wait must see the batch fill up, whichever lane this wakes.
+  if (options_.max_wait.count() > 0 && lanes_.size() > 1) {
+    wake_.notify_all();
+  } else {
+    wake_.notify_one();
+  }
   return {};
 }
 
@@ -155,9 +187,11 @@ void JournalWriter::stop() {
     stopping_ = true;
   }
   wake_.notify_all();
-  if (t_running_writer == this) return;  // from a completion: the thread ends after this batch
+  if (t_running_writer == this) return;  // from a completion: the threads end after their batch
   std::lock_guard lock(stop_mutex_);
-  if (thread_.joinable()) thread_.join();
+  for (Lane& lane : lanes_) {
+    if (lane.thread.joinable()) lane.thread.join();
+  }
 }
 
 bool JournalWriter::healthy() const {
@@ -175,14 +209,17 @@ JournalWriter::Stats JournalWriter::stats() const {
   return stats_;
 }
 
-void JournalWriter::run() {
+void JournalWriter::run(store::Store& store) {
   t_running_writer = this;
   constexpr std::size_t kBusyBatch = 4;
   bool batch_policy = false;
   std::unique_lock lock(mutex_);
   for (;;) {
-    wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    // One lane at a time takes a batch and runs its statements (taking_).
+    wake_.wait(lock,
+               [&] { return (stopping_ && queue_.empty()) || (!queue_.empty() && !taking_); });
     if (queue_.empty()) break;  // stopping, and everything queued is done
+    taking_ = true;
     if (options_.max_wait.count() > 0 && !stopping_) {
       const auto deadline = std::chrono::steady_clock::now() + options_.max_wait;
       wake_.wait_until(lock, deadline, [&] {
@@ -191,6 +228,7 @@ void JournalWriter::run() {
       });
     }
     std::vector<Pending> batch = take_batch();
+    const std::uint64_t ticket = next_ticket_++;
     lock.unlock();
     // Under load (batches of several entries) this thread runs as SCHED_BATCH: a submit wakes it
     // without preempting the I/O thread, which reads on until it waits, so the next transaction
@@ -200,7 +238,7 @@ void JournalWriter::run() {
       set_thread_batch_policy(busy);
       batch_policy = busy;
     }
-    commit(batch);
+    commit(store, batch, ticket);
     batch.clear();  // completions and entries are destroyed outside the lock
     lock.lock();
   }
@@ -222,7 +260,13 @@ std::vector<JournalWriter::Pending> JournalWriter::take_batch() {
   return batch;
 }
 
-void JournalWriter::commit(std::vector<Pending>& batch) {
+void JournalWriter::statements_done(std::uint64_t ticket, const std::vector<std::string>& keys) {
+  taking_ = false;
+  for (const std::string& key : keys) unfinished_keys_[key] = ticket;
+  wake_.notify_one();
+}
+
+void JournalWriter::commit(store::Store& store, std::vector<Pending>& batch, std::uint64_t ticket) {
   const std::size_t n = batch.size();
   const store::TimePoint now = options_.clock();
 
@@ -231,6 +275,7 @@ void JournalWriter::commit(std::vector<Pending>& batch) {
   // control id cannot be re-sent ones.
   std::vector<std::optional<store::TimePoint>> since(n);      // start of each candidate's window
   std::vector<std::optional<std::size_t>> first_in_batch(n);  // same-batch duplicate of
+  std::vector<std::string> keys;                              // of the candidates
   {
     std::unordered_map<std::string, std::size_t> seen;
     for (std::size_t i = 0; i < n; ++i) {
@@ -247,8 +292,19 @@ void JournalWriter::commit(std::vector<Pending>& batch) {
       if (e.content_hash.empty()) e.content_hash = store::sha256_hex(e.raw);
       std::string key = e.source;
       key.append(1, '\0').append(e.control_id).append(1, '\0').append(e.content_hash);
-      auto [it, inserted] = seen.try_emplace(std::move(key), i);
+      auto [it, inserted] = seen.try_emplace(key, i);
       if (!inserted) first_in_batch[i] = it->second;
+      keys.push_back(std::move(key));
+    }
+  }
+  bool statements_ran = false;
+  {
+    // An earlier batch with one of these keys may still be committing (another lane): its rows
+    // are not visible to this lane's look-up until then, so wait for it.
+    std::unique_lock lock(mutex_);
+    if (std::any_of(keys.begin(), keys.end(),
+                    [&](const std::string& k) { return unfinished_keys_.contains(k); })) {
+      turn_.wait(lock, [&] { return finished_ == ticket; });
     }
   }
 
@@ -261,7 +317,7 @@ void JournalWriter::commit(std::vector<Pending>& batch) {
   const auto started = std::chrono::steady_clock::now();
   Status status = [&]() -> Status {
     try {
-      return store_->transact([&]() -> Status {
+      return store.transact([&]() -> Status {
         rows.reserve(n);
         // One duplicate lookup for the whole batch.
         std::vector<store::DuplicateQuery> queries;
@@ -274,7 +330,7 @@ void JournalWriter::commit(std::vector<Pending>& batch) {
           asked.push_back(i);
         }
         if (!queries.empty()) {
-          auto found = store_->find_duplicates(queries);
+          auto found = store.find_duplicates(queries);
           if (!found.ok()) return found.take_error();
           for (std::size_t k = 0; k < asked.size() && k < found->size(); ++k) {
             earlier[asked[k]] = (*found)[k];
@@ -295,7 +351,7 @@ void JournalWriter::commit(std::vector<Pending>& batch) {
             processed_rows.push_back(i);
           }
         }
-        auto appended = store_->append(entries);
+        auto appended = store.append(entries);
         if (!appended.ok()) return appended.take_error();
         if (appended->size() != rows.size()) {
           return Error(store::StoreErrc::query_failed, "journal",
@@ -316,8 +372,13 @@ void JournalWriter::commit(std::vector<Pending>& batch) {
           }
         }
         if (!queued.empty()) {
-          if (Status s = store_->enqueue_batch(queued, now); !s.ok()) return s;
+          if (Status s = store.enqueue_batch(queued, now); !s.ok()) return s;
         }
+        // The next lane may run its statements now; this COMMIT waits for the previous one.
+        std::unique_lock lock(mutex_);
+        statements_done(ticket, keys);
+        statements_ran = true;
+        turn_.wait(lock, [&] { return finished_ == ticket; });
         return {};
       });
     } catch (const std::exception& e) {  // the store converts; this keeps the thread alive
@@ -347,9 +408,25 @@ void JournalWriter::commit(std::vector<Pending>& batch) {
     }
   }
   const std::uint64_t failed = status.ok() ? 0 : n;
+  const store::DuplicateMemory memory = store.duplicate_memory();
+  std::uint64_t newly_evicted = 0;
   bool first_failure = false;
   {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
+    if (!statements_ran) statements_done(ticket, {});  // failed before the end of its statements
+    turn_.wait(lock, [&] { return finished_ == ticket; });
+    finished_ = ticket + 1;
+    for (const std::string& key : keys) {
+      if (auto it = unfinished_keys_.find(key);
+          it != unfinished_keys_.end() && it->second == ticket) {
+        unfinished_keys_.erase(it);
+      }
+    }
+    turn_.notify_all();
+    if (memory.on && memory.evicted > evicted_seen_) {
+      newly_evicted = memory.evicted - evicted_seen_;
+      evicted_seen_ = memory.evicted;
+    }
     first_failure = !status.ok() && failing_batches_ == 0;
     if (!status.ok() && failing_batches_ > 0 && failing_batches_ % 100 == 0) first_failure = true;
     const bool recovered = status.ok() && failing_batches_ > 0;
@@ -363,17 +440,16 @@ void JournalWriter::commit(std::vector<Pending>& batch) {
   metrics_.journaled.inc(journaled);
   metrics_.duplicates.inc(duplicates);
   metrics_.failed.inc(failed);
-  if (const store::DuplicateMemory memory = store_->duplicate_memory(); memory.on) {
+  if (memory.on) {
     metrics_.duplicate_memory.set(static_cast<double>(memory.entries));
-    if (memory.evicted > evicted_seen_) {
-      if (evicted_seen_ == 0) {
+    if (newly_evicted > 0) {
+      if (newly_evicted == memory.evicted) {
         log::warn(
             "duplicate memory full: the oldest entries of the window are dropped, so "
             "duplicates are found over a shorter window",
             {{"entries", static_cast<std::uint64_t>(memory.entries)}});
       }
-      metrics_.duplicate_memory_evicted.inc(memory.evicted - evicted_seen_);
-      evicted_seen_ = memory.evicted;
+      metrics_.duplicate_memory_evicted.inc(newly_evicted);
     }
   }
   if (first_failure) {

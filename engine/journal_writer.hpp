@@ -1,10 +1,17 @@
 // The group-commit journal writer (DESIGN.md 5.1, 5a): sources submit inbound messages from any
-// thread; one dedicated writer thread owns the Store and commits everything queued in one
-// transaction, then calls each entry's completion, so many ACKs share one fsync.
+// thread; a writer thread commits everything queued in one transaction, then calls each entry's
+// completion, so many ACKs share one fsync.
+// Lanes: each writer thread owns one Store (connection). SQLite has one lane. PostgreSQL has two,
+// so one batch's statements run while the previous batch's COMMIT waits for its WAL flush. The
+// batches keep one order: a lane takes a batch only when the previous batch's statements are done
+// (journal and queue ids ascend from batch to batch), and commits only after the previous batch's
+// commit ended, so no later id is ever visible before an earlier one. A batch with a possible
+// duplicate of an entry still being committed waits for that commit before it looks duplicates up.
 // Thread-safety: submit(), queue_depth(), stats() and stop() may be called from any thread.
-// Completions run on the writer thread, never under the writer's lock; they must be quick (post
+// Completions run on a writer thread, never under the writer's lock; they must be quick (post
 // the result back to the connection's strand) and must not call stop() or destroy the writer.
-// The Store is used only by the writer thread.
+// Completions of consecutive batches may run at the same time on two lanes. Each Store is used
+// only by its lane's thread.
 #pragma once
 
 #include <chrono>
@@ -21,6 +28,7 @@
 #include <string_view>
 #include <thread>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -131,8 +139,11 @@ class JournalWriter {
   static Result<std::unique_ptr<JournalWriter>> open(std::string_view url,
                                                      JournalWriterOptions options = {},
                                                      const store::OpenOptions& store_options = {});
-  // Takes over an open store; starts the writer thread.
+  // Takes over an open store; starts the writer thread (one lane).
   JournalWriter(std::unique_ptr<store::Store> store, JournalWriterOptions options = {});
+  // Takes over open stores of one database, one lane each (at least one).
+  JournalWriter(std::vector<std::unique_ptr<store::Store>> stores,
+                JournalWriterOptions options = {});
   ~JournalWriter();  // stop()
   JournalWriter(const JournalWriter&) = delete;
   JournalWriter& operator=(const JournalWriter&) = delete;
@@ -152,6 +163,7 @@ class JournalWriter {
   void stop();
 
   std::size_t queue_depth() const;
+  std::size_t lanes() const { return lanes_.size(); }
   std::string_view backend() const { return backend_; }  // "sqlite" or "postgresql"
   // False while the last commit failed (the store is unreachable or refusing): /health says so.
   bool healthy() const;
@@ -176,26 +188,41 @@ class JournalWriter {
     metrics::Counter duplicate_memory_evicted;  // dropped for the memory limit inside the window
   };
 
-  void run();
-  std::vector<Pending> take_batch();  // under mutex_
-  void commit(std::vector<Pending>& batch);
+  struct Lane {
+    std::unique_ptr<store::Store> store;  // this lane's thread only
+    std::thread thread;
+  };
 
-  std::unique_ptr<store::Store> store_;  // writer thread only
-  std::uint64_t evicted_seen_ = 0;       // writer thread only: duplicate_memory().evicted reported
+  void run(store::Store& store);
+  std::vector<Pending> take_batch();  // under mutex_
+  // Commits the batch of `ticket` on `store`: its statements, then its COMMIT in ticket order.
+  void commit(store::Store& store, std::vector<Pending>& batch, std::uint64_t ticket);
+  // After a batch's statements: the next lane may take a batch; `keys` (its duplicate keys) stay
+  // visible to that batch until this one ends. Under mutex_.
+  void statements_done(std::uint64_t ticket, const std::vector<std::string>& keys);
+
   std::string backend_;
   JournalWriterOptions options_;
   Instruments metrics_;
 
-  mutable std::mutex mutex_;  // guards everything below up to thread_
-  std::condition_variable wake_;
+  mutable std::mutex mutex_;      // guards everything below up to lanes_
+  std::condition_variable wake_;  // a lane may take a batch, or stop
+  std::condition_variable turn_;  // finished_ moved on
   std::deque<Pending> queue_;
   std::size_t queued_bytes_ = 0;
   bool stopping_ = false;
+  bool taking_ = false;            // a lane holds a batch whose statements have not run yet
+  std::uint64_t next_ticket_ = 0;  // batches in the order they were taken
+  std::uint64_t finished_ = 0;     // every batch before this ticket committed or failed
+  // The duplicate keys (source, control id, hash) of batches whose statements ran and whose
+  // commit has not ended, with their ticket: a later batch cannot see those rows yet.
+  std::unordered_map<std::string, std::uint64_t> unfinished_keys_;
   Stats stats_;
   std::uint64_t failing_batches_ = 0;  // consecutive failed commits (to log, not flood)
+  std::uint64_t evicted_seen_ = 0;     // duplicate_memory().evicted reported
 
-  std::mutex stop_mutex_;  // serialises join()
-  std::thread thread_;
+  std::mutex stop_mutex_;    // serialises join()
+  std::vector<Lane> lanes_;  // fixed after the constructor
 };
 
 }  // namespace hims::engine

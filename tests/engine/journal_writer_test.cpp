@@ -1,8 +1,9 @@
 // The group-commit journal writer against both backends: SQLite on a temporary file and
 // PostgreSQL on the server named by HIMS_TEST_POSTGRES_URL (scripts/pg-throwaway.sh; skipped when
-// unset), each test in its own database. No test sleeps: completions are awaited with deadlines,
-// the writer is held in place by a completion that blocks on a latch, failures are injected by a
-// driver wrapper, and the duplicate window runs on an injected clock.
+// unset), each test in its own database. Completions are awaited with deadlines, the writer's
+// lanes are held in place by completions that block on a latch, failures and held commits are
+// injected by a driver wrapper, and the duplicate window runs on an injected clock. One test
+// waits 200 ms for something that must not happen; no other sleeps.
 #include "engine/journal_writer.hpp"
 
 #include <gtest/gtest.h>
@@ -57,29 +58,64 @@ NewJournalEntry entry(std::string control_id, std::string raw = "", TimePoint at
 using Collector = test::CompletionRecorder<JournalReceipt>;
 using Latch = test::CompletionLatch<JournalReceipt>;
 
-// Wraps a real driver; fails commits (or a journal INSERT of more than one entry: the store
-// inserts a batch's rows in one multi-row statement) while told to.
+// What the tests inject into the store's drivers (FlakyDriver), shared by a writer's lanes.
 enum class FailMode { none, commit, multi_row_insert };
+struct Injection {
+  // Fails commits, or a journal INSERT of more than one entry (the store inserts a batch's rows
+  // in one multi-row statement), while set.
+  std::atomic<FailMode> mode{FailMode::none};
+  // While set, the next commit waits until open_gate() (held counts it), then fails if
+  // fail_held was set by then.
+  std::atomic<bool> hold_next_commit{false};
+  std::atomic<int> held{0};
+  std::atomic<bool> fail_held{false};
+  std::atomic<int> journal_inserts{0};
+  std::atomic<int> commits{0};  // commits begun (the migrations' too)
+  std::promise<void> gate_opener;
+  std::shared_future<void> gate = gate_opener.get_future().share();
+  void open_gate() { gate_opener.set_value(); }
+};
 
 // Parameters of one journal row in the store's INSERT (engine/store.cpp).
 constexpr std::size_t kJournalRowParams = 13;
 
+// Waits (bounded) until `done` holds.
+template <class F>
+bool eventually(F&& done) {
+  const auto deadline = std::chrono::steady_clock::now() + kDeadline;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
 class FlakyDriver final : public store::Driver {
  public:
-  FlakyDriver(std::unique_ptr<store::Driver> inner, std::atomic<FailMode>* mode)
-      : inner_(std::move(inner)), mode_(mode) {}
+  FlakyDriver(std::unique_ptr<store::Driver> inner, Injection* injection)
+      : inner_(std::move(inner)), injection_(injection) {}
   store::Dialect dialect() const override { return inner_->dialect(); }
   Result<store::Rows> query(std::string_view sql, std::span<const store::Param> params) override {
-    if (sql.starts_with("INSERT INTO journal ") && *mode_ == FailMode::multi_row_insert &&
-        params.size() > kJournalRowParams) {
-      return Error(store::StoreErrc::query_failed, "journal", "injected: disk I/O error");
+    if (sql.starts_with("INSERT INTO journal ")) {
+      ++injection_->journal_inserts;
+      if (injection_->mode == FailMode::multi_row_insert && params.size() > kJournalRowParams) {
+        return Error(store::StoreErrc::query_failed, "journal", "injected: disk I/O error");
+      }
     }
     return inner_->query(sql, params);
   }
   Status script(std::string_view sql) override { return inner_->script(sql); }
   Status begin() override { return inner_->begin(); }
   Status commit() override {
-    if (*mode_ == FailMode::commit) {
+    ++injection_->commits;
+    if (injection_->hold_next_commit.exchange(false)) {
+      ++injection_->held;
+      injection_->gate.wait_for(kDeadline);
+      if (injection_->fail_held) {
+        return Error(store::StoreErrc::query_failed, "commit", "injected: held commit failed");
+      }
+    }
+    if (injection_->mode == FailMode::commit) {
       return Error(store::StoreErrc::query_failed, "commit", "injected: fsync failed");
     }
     return inner_->commit();
@@ -88,7 +124,29 @@ class FlakyDriver final : public store::Driver {
 
  private:
   std::unique_ptr<store::Driver> inner_;
-  std::atomic<FailMode>* mode_;
+  Injection* injection_;
+};
+
+// Holds every lane of a writer inside a completion, so entries submitted afterwards stay queued:
+// one HOLD entry per lane (a lane inside a completion takes no batch, so each HOLD goes to the
+// next lane). Each HOLD is journaled. Released at the latest when it goes out of scope.
+class LaneHold {
+ public:
+  [[nodiscard]] bool hold(JournalWriter& w) {
+    for (std::size_t i = 0; i < w.lanes(); ++i) {
+      auto& latch = *latches_.emplace_back(std::make_unique<Latch>());
+      if (!w.submit(entry("HOLD" + std::to_string(i)), latch.blocker()).ok()) return false;
+      if (!latch.wait_entered()) return false;
+    }
+    return true;
+  }
+  void release() {
+    for (auto& latch : latches_) latch->release();
+  }
+  ~LaneHold() { release(); }
+
+ private:
+  std::vector<std::unique_ptr<Latch>> latches_;
 };
 
 class JournalWriterTest : public ::testing::TestWithParam<Backend> {
@@ -110,17 +168,23 @@ class JournalWriterTest : public ::testing::TestWithParam<Backend> {
     return r.ok() ? std::move(*r) : nullptr;
   }
 
-  std::unique_ptr<JournalWriter> flaky_writer(std::atomic<FailMode>* mode,
+  // A writer with as many lanes as JournalWriter::open gives the backend, on drivers that take
+  // `injection`.
+  std::unique_ptr<JournalWriter> flaky_writer(Injection* injection,
                                               JournalWriterOptions options = {}) {
-    auto driver = GetParam() == Backend::sqlite ? store::open_sqlite_driver(path_, {})
-                                                : store::open_postgres_driver(url_, {});
-    EXPECT_TRUE(driver.ok()) << driver.error().message();
-    if (!driver.ok()) return nullptr;
-    auto s = std::make_unique<store::Store>(std::make_unique<FlakyDriver>(std::move(*driver), mode),
-                                            "journal-writer-test");
-    auto m = s->migrate();
+    std::vector<std::unique_ptr<store::Store>> stores;
+    const std::size_t lanes = GetParam() == Backend::sqlite ? 1 : 2;
+    for (std::size_t i = 0; i < lanes; ++i) {
+      auto driver = GetParam() == Backend::sqlite ? store::open_sqlite_driver(path_, {})
+                                                  : store::open_postgres_driver(url_, {});
+      EXPECT_TRUE(driver.ok()) << driver.error().message();
+      if (!driver.ok()) return nullptr;
+      stores.push_back(std::make_unique<store::Store>(
+          std::make_unique<FlakyDriver>(std::move(*driver), injection), "journal-writer-test"));
+    }
+    auto m = stores.front()->migrate();
     EXPECT_TRUE(m.ok()) << m.error().message();
-    return std::make_unique<JournalWriter>(std::move(s), std::move(options));
+    return std::make_unique<JournalWriter>(std::move(stores), std::move(options));
   }
 
   // A writer with a 60 s duplicate window whose clock reads `now_s` (seconds since the epoch).
@@ -503,9 +567,8 @@ TEST_P(JournalWriterTest, FullQueueFailsFast) {
   o.max_queue_entries = 4;
   auto w = writer(o);
   ASSERT_NE(w, nullptr);
-  Latch latch;
-  ASSERT_TRUE(w->submit(entry("HOLD"), latch.blocker()).ok());
-  ASSERT_TRUE(latch.wait_entered());  // the writer is inside the first completion
+  LaneHold hold;
+  ASSERT_TRUE(hold.hold(*w));  // every lane is inside a completion
   Collector c(6);
   for (std::size_t i = 0; i < 4; ++i) {
     ASSERT_TRUE(w->submit(entry("Q" + std::to_string(i)), c.at(i)).ok());
@@ -516,7 +579,7 @@ TEST_P(JournalWriterTest, FullQueueFailsFast) {
   EXPECT_TRUE(refused.error().is(JournalErrc::queue_full)) << refused.error().message();
   EXPECT_NE(refused.error().message().find("4 entries"), std::string::npos)
       << refused.error().message();
-  latch.release();
+  hold.release();
   ASSERT_TRUE(c.wait(4));
   ASSERT_TRUE(w->submit(entry("Q5"), c.at(5)).ok()) << "room again once the queue drained";
   ASSERT_TRUE(c.wait(5));
@@ -533,16 +596,15 @@ TEST_P(JournalWriterTest, QueueBytesAreBounded) {
   ASSERT_FALSE(too_large.ok());
   EXPECT_TRUE(too_large.error().is(JournalErrc::too_large)) << too_large.error().message();
 
-  Latch latch;
-  ASSERT_TRUE(w->submit(entry("HOLD"), latch.blocker()).ok());
-  ASSERT_TRUE(latch.wait_entered());
+  LaneHold hold;
+  ASSERT_TRUE(hold.hold(*w));
   Collector c(3);
   ASSERT_TRUE(w->submit(entry("M0", std::string(30 * 1024, 'a')), c.at(0)).ok());
   ASSERT_TRUE(w->submit(entry("M1", std::string(30 * 1024, 'b')), c.at(1)).ok());
   auto full = w->submit(entry("M2", std::string(30 * 1024, 'c')), c.at(2));
   ASSERT_FALSE(full.ok());
   EXPECT_TRUE(full.error().is(JournalErrc::queue_full)) << full.error().message();
-  latch.release();
+  hold.release();
   ASSERT_TRUE(c.wait(2));
   EXPECT_TRUE(c.result(0).ok());
   EXPECT_TRUE(c.result(1).ok());
@@ -551,9 +613,8 @@ TEST_P(JournalWriterTest, QueueBytesAreBounded) {
 TEST_P(JournalWriterTest, StopDrainsTheQueue) {
   auto w = writer();
   ASSERT_NE(w, nullptr);
-  Latch latch;
-  ASSERT_TRUE(w->submit(entry("HOLD"), latch.blocker()).ok());
-  ASSERT_TRUE(latch.wait_entered());
+  LaneHold hold;
+  ASSERT_TRUE(hold.hold(*w));
   constexpr std::size_t kN = 100;
   Collector c(kN);
   for (std::size_t i = 0; i < kN; ++i) {
@@ -575,7 +636,7 @@ TEST_P(JournalWriterTest, StopDrainsTheQueue) {
   }
   ASSERT_FALSE(probe.ok());
   ASSERT_TRUE(probe.error().is(JournalErrc::stopped)) << probe.error().message();
-  latch.release();
+  hold.release();
   ASSERT_EQ(stopper.wait_for(kDeadline), std::future_status::ready);
   EXPECT_EQ(c.done(), kN) << "stop() returned after every queued entry completed";
   for (std::size_t i = 0; i < kN; ++i) {
@@ -584,7 +645,7 @@ TEST_P(JournalWriterTest, StopDrainsTheQueue) {
   }
   auto s = reopen();
   ASSERT_NE(s, nullptr);
-  EXPECT_EQ(journal_rows(*s), kN + 1 + late);
+  EXPECT_EQ(journal_rows(*s), kN + w->lanes() + late);
 }
 
 TEST_P(JournalWriterTest, SubmitAfterStopFails) {
@@ -601,11 +662,12 @@ TEST_P(JournalWriterTest, SubmitAfterStopFails) {
 }
 
 TEST_P(JournalWriterTest, FailedCommitFailsTheBatchAndTheWriterContinues) {
-  std::atomic<FailMode> mode{FailMode::none};
+  Injection injection;
+  std::atomic<FailMode>& mode = injection.mode;
   metrics::Registry registry;
   JournalWriterOptions o;
   o.metrics = &registry;
-  auto w = flaky_writer(&mode, o);
+  auto w = flaky_writer(&injection, o);
   ASSERT_NE(w, nullptr);
   mode = FailMode::commit;
   Collector c(6);
@@ -623,12 +685,11 @@ TEST_P(JournalWriterTest, FailedCommitFailsTheBatchAndTheWriterContinues) {
   EXPECT_FALSE(c.result(2).ok());
   // A failure in the middle of a batch rolls back its first entry too.
   mode = FailMode::multi_row_insert;
-  Latch latch;
-  ASSERT_TRUE(w->submit(entry("HOLD"), latch.blocker()).ok());  // one row: commits
-  ASSERT_TRUE(latch.wait_entered());
+  LaneHold hold;
+  ASSERT_TRUE(hold.hold(*w));  // one row per HOLD: they commit
   ASSERT_TRUE(w->submit(entry("F3"), c.at(3)).ok());
   ASSERT_TRUE(w->submit(entry("F4"), c.at(4)).ok());
-  latch.release();
+  hold.release();
   ASSERT_TRUE(c.wait(5));
   EXPECT_FALSE(c.result(3).ok());
   EXPECT_FALSE(c.result(4).ok());
@@ -640,11 +701,80 @@ TEST_P(JournalWriterTest, FailedCommitFailsTheBatchAndTheWriterContinues) {
   ASSERT_TRUE(c.result(5).ok()) << c.result(5).error().message();
   w->stop();
   EXPECT_EQ(w->stats().failed, 5u);
-  EXPECT_EQ(w->stats().journaled, 2u);  // HOLD (alone in its batch) and F5
+  EXPECT_EQ(w->stats().journaled, w->lanes() + 1);  // the HOLDs (alone in a batch each) and F5
   EXPECT_NE(registry.render().find("hims_journal_failed_total{store="), std::string::npos);
   auto s = reopen();
   ASSERT_NE(s, nullptr);
-  EXPECT_EQ(journal_rows(*s), 2u) << "nothing of a failed batch is committed";
+  EXPECT_EQ(journal_rows(*s), w->lanes() + 1) << "nothing of a failed batch is committed";
+}
+
+TEST_P(JournalWriterTest, PostgresHasTwoLanesAndSqliteOne) {
+  auto w = writer();
+  ASSERT_NE(w, nullptr);
+  EXPECT_EQ(w->lanes(), GetParam() == Backend::sqlite ? 1u : 2u);
+}
+
+// Lanes: a batch runs its statements while the batch before it waits for its COMMIT, but commits
+// only after that COMMIT ended, whatever its outcome.
+TEST_P(JournalWriterTest, ABatchCommitsOnlyAfterTheBatchBeforeIt) {
+  Injection injection;
+  auto w = flaky_writer(&injection);
+  ASSERT_NE(w, nullptr);
+  if (w->lanes() < 2) GTEST_SKIP() << "one lane: batches cannot overlap";
+  Collector c(2);
+  const int commits_before = injection.commits;  // the migrations'
+  injection.hold_next_commit = true;
+  injection.fail_held = true;
+  ASSERT_TRUE(w->submit(entry("FIRST"), c.at(0)).ok());
+  ASSERT_TRUE(eventually([&] { return injection.held == 1; }));
+  ASSERT_TRUE(w->submit(entry("SECOND"), c.at(1)).ok());
+  // The second batch's INSERT runs on the other lane while the first COMMIT is held...
+  ASSERT_TRUE(eventually([&] { return injection.journal_inserts == 2; }));
+  // ... and its COMMIT waits for that one. (A bounded wait for what must not happen.)
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(injection.commits, commits_before + 1)
+      << "the second batch committed before the first one ended";
+  EXPECT_EQ(c.done(), 0u);
+  injection.open_gate();
+  ASSERT_TRUE(c.wait(2));
+  ASSERT_FALSE(c.result(0).ok());
+  EXPECT_NE(c.result(0).error().message().find("held commit failed"), std::string::npos);
+  ASSERT_TRUE(c.result(1).ok()) << "the other lane commits after a failed COMMIT";
+  w->stop();
+  auto s = reopen();
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(journal_rows(*s), 1u);
+  auto got = s->get(c.result(1)->id);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->control_id, "SECOND");
+}
+
+// The second lane cannot see rows the first has not committed: a possible duplicate of them waits
+// for that commit and then finds the earlier entry.
+TEST_P(JournalWriterTest, ADuplicateOfAnEntryStillCommittingIsFound) {
+  Injection injection;
+  JournalWriterOptions o;
+  o.duplicate_window = seconds(60);
+  o.clock = [] { return kT0 + seconds(1); };
+  auto w = flaky_writer(&injection, o);
+  ASSERT_NE(w, nullptr);
+  Collector c(3);
+  injection.hold_next_commit = true;
+  ASSERT_TRUE(w->submit(entry("AGAIN"), c.at(0)).ok());
+  ASSERT_TRUE(eventually([&] { return injection.held == 1; }));
+  ASSERT_TRUE(w->submit(entry("AGAIN"), c.at(1)).ok());
+  ASSERT_TRUE(w->submit(entry("OTHER"), c.at(2)).ok());
+  injection.open_gate();
+  ASSERT_TRUE(c.wait(3));
+  for (std::size_t i = 0; i < 3; ++i)
+    ASSERT_TRUE(c.result(i).ok()) << c.result(i).error().message();
+  EXPECT_FALSE(c.result(0)->duplicate_of.has_value());
+  EXPECT_EQ(c.result(1)->duplicate_of, c.result(0)->id);
+  EXPECT_FALSE(c.result(2)->duplicate_of.has_value());
+  w->stop();
+  auto s = reopen();
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(journal_rows(*s), 2u) << "the duplicate was journaled again";
 }
 
 TEST_P(JournalWriterTest, LostDatabaseFailsCompletionsAndTheWriterKeepsRunning) {
