@@ -142,6 +142,15 @@ sink_count() { # asks the sink for its count; prints "received"
   tail -1 "$tmp/sink.out" | sed -n 's/.*"received":\([0-9]*\).*/\1/p'
 }
 
+# Before each point, what the points before it left dirty is written out (PostgreSQL's buffers
+# by a CHECKPOINT, then the page cache by sync), so a point does not pay for their writes: the
+# kernel's write-back of a 64-connection run's table pages held the next (paced) run's commits
+# for 100-340 ms.
+settle() {
+  if [ -n "$pg_url" ]; then psql -q -X "$pg_url" -c CHECKPOINT >/dev/null || true; fi
+  sync
+}
+
 # One point: mode $1, connections $2, rep $3, rate $4 (0: closed loop).
 point() {
   local mode="$1" c="$2" r="$3" rate="$4" name label line pid
@@ -149,6 +158,7 @@ point() {
   label="$mode"
   [ "$rate" != 0 ] && label="$mode@half"
   echo "== rep $r/$reps $label C=$c rate=$rate (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+  settle
   if ! start_server "$mode" "$name"; then
     echo "{\"rep\":$r,\"mode\":\"$label\",\"conns\":$c,\"failed\":\"start\"}" | tee -a "$out"
     return 0

@@ -275,7 +275,10 @@ void JournalWriter::commit(store::Store& store, std::vector<Pending>& batch, std
   // control id cannot be re-sent ones.
   std::vector<std::optional<store::TimePoint>> since(n);      // start of each candidate's window
   std::vector<std::optional<std::size_t>> first_in_batch(n);  // same-batch duplicate of
-  std::vector<std::string> keys;                              // of the candidates
+  // With more than one lane: the candidates' keys, which the next batch must not find
+  // uncommitted (unfinished_keys_).
+  const bool share_keys = lanes_.size() > 1;
+  std::vector<std::string> keys;
   {
     std::unordered_map<std::string, std::size_t> seen;
     for (std::size_t i = 0; i < n; ++i) {
@@ -292,9 +295,9 @@ void JournalWriter::commit(store::Store& store, std::vector<Pending>& batch, std
       if (e.content_hash.empty()) e.content_hash = store::sha256_hex(e.raw);
       std::string key = e.source;
       key.append(1, '\0').append(e.control_id).append(1, '\0').append(e.content_hash);
-      auto [it, inserted] = seen.try_emplace(key, i);
+      if (share_keys) keys.push_back(key);
+      auto [it, inserted] = seen.try_emplace(std::move(key), i);
       if (!inserted) first_in_batch[i] = it->second;
-      keys.push_back(std::move(key));
     }
   }
   bool statements_ran = false;
