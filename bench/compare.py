@@ -142,10 +142,14 @@ def durable(args):
     def mcol(g, key, digits=0):
         return fmt(med([r.get(key) for r in g]), digits)
 
+    def span(g, key):  # min–max of a recorded value, or – when no run has it
+        v = [r.get(key) for r in g if r.get(key) is not None]
+        return f"{min(v):g}–{max(v):g}" if v else "–"
+
     print("| mode | store | C | runs | msgs/s (median) | min–max | p50 ms | p99 ms | max ms "
           "| server CPU % | journaled/s | delivered/s | queue at end | bad ACKs | errors "
-          "| RSS MB | load avg |")
-    print("|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+          "| RSS MB | load avg | CPU / I/O pressure % |")
+    print("|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     medians = {}
     for key in sorted(closed, key=lambda k: (order.get(k[0], 9), k[0], k[1])):
         g = closed[key]
@@ -161,18 +165,20 @@ def durable(args):
               f"{sum(r.get('bad_acks', 0) for r in g)} | "
               f"{sum(r.get('socket_errors', 0) + r.get('closed_by_server', 0) for r in g)} | "
               f"{fmt(rss / 1024 if rss else None, 0)} | "
-              f"{min(loads) if loads else '–'}–{max(loads) if loads else '–'} |")
+              f"{min(loads) if loads else '–'}–{max(loads) if loads else '–'} | "
+              f"{span(g, 'psi_cpu')} / {span(g, 'psi_io')} |")
     if half:
         print()
         print("| mode | C | runs | paced at msgs/s | achieved msgs/s | p50 ms | p99 ms | p99.9 ms "
-              "| max ms | late sends | server CPU % | bad ACKs |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+              "| max ms | late sends | server CPU % | bad ACKs | CPU / I/O pressure % |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for key in sorted(half, key=lambda k: (order.get(k[0], 9), k[1])):
             g = half[key]
             print(f"| {key[0]} | {key[1]} | {len(g)} | {mcol(g, 'rate')} | {mcol(g, 'msgs_per_s')} | "
                   f"{mcol(g, 'p50_ms', 3)} | {mcol(g, 'p99_ms', 3)} | {mcol(g, 'p999_ms', 3)} | "
                   f"{mcol(g, 'max_ms', 2)} | {mcol(g, 'late_sends')} | "
-                  f"{mcol(g, 'server_cpu_pct')} | {sum(r.get('bad_acks', 0) for r in g)} |")
+                  f"{mcol(g, 'server_cpu_pct')} | {sum(r.get('bad_acks', 0) for r in g)} | "
+                  f"{span(g, 'psi_cpu')} / {span(g, 'psi_io')} |")
     conns = sorted({k[1] for k in closed})
     ours = [m for m in ("sqlite", "postgres", "pass") if any(k[0] == m for k in closed)]
     if any(k[0] == "peer" for k in closed) and ours:

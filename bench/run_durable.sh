@@ -128,6 +128,9 @@ start_server() {
   return 1
 }
 
+# "some avg10" of /proc/pressure/$1 (cpu or io), percent; null where the kernel has no PSI.
+pressure() { awk '/^some/ { sub("avg10=", "", $2); print $2; found = 1 } END { if (!found) print "null" }' "/proc/pressure/$1" 2>/dev/null || echo null; }
+
 server_pid() { pgrep -P "$spid" 2>/dev/null | head -1 || true; }
 # "tid utime+stime" per thread of pid $1, in clock ticks.
 thread_ticks() { for f in /proc/"$1"/task/*/stat; do awk '{ print $1, $14 + $15 }' "$f" 2>/dev/null; done; }
@@ -163,7 +166,7 @@ point() {
     echo "{\"rep\":$r,\"mode\":\"$label\",\"conns\":$c,\"failed\":\"start\"}" | tee -a "$out"
     return 0
   fi
-  local loadavg
+  local loadavg psi=""
   loadavg="$(cut -d' ' -f1 /proc/loadavg)"
   timeout $((dur + WARMUP_S + 20)) taskset -c "$CLIENT_CPU" "$load" --port "$PORT" \
     --connections "$c" --duration "${dur}s" --warmup "${WARMUP_S}s" --file "$corpus" \
@@ -180,6 +183,9 @@ point() {
     [ "$mode" = pass ] && k0="$(sink_count)"
   fi
   sleep "$dur"
+  # Pressure stall over the last 10 s, the measured window: the share of time some task waited
+  # for a CPU or for I/O (the machine is shared: others' load shows here).
+  psi="\"psi_cpu\":$(pressure cpu),\"psi_io\":$(pressure io),"
   if [ -n "$pid" ]; then
     thread_ticks "$pid" >"$tmp/t1"
     scrape "$tmp/m1"
@@ -215,7 +221,7 @@ point() {
     echo "{\"rep\":$r,\"mode\":\"$label\",\"conns\":$c,\"failed\":\"load: $(head -c 200 "$tmp/load.err" | tr -d '"\n')\"}" | tee -a "$out"
     return 0
   fi
-  echo "$line" | sed "s/^{/{\"rep\":$r,\"mode\":\"$label\",\"store\":\"${store_url}\",\"loadavg\":$loadavg,\"server_rss_kb\":${rss:-0},$extra/" |
+  echo "$line" | sed "s/^{/{\"rep\":$r,\"mode\":\"$label\",\"store\":\"${store_url}\",\"loadavg\":$loadavg,$psi\"server_rss_kb\":${rss:-0},$extra/" |
     tee -a "$out"
 }
 
