@@ -73,7 +73,17 @@ struct Injection {
   std::atomic<int> commits{0};  // commits begun (the migrations' too)
   std::promise<void> gate_opener;
   std::shared_future<void> gate = gate_opener.get_future().share();
-  void open_gate() { gate_opener.set_value(); }
+  std::atomic<bool> gate_open{false};
+  void open_gate() {
+    if (!gate_open.exchange(true)) gate_opener.set_value();
+  }
+};
+
+// Opens the gate when it goes out of scope: declared after the writer, so a failed assertion
+// does not leave a lane waiting in a held commit while the writer's destructor joins it.
+struct GateOpener {
+  Injection& injection;
+  ~GateOpener() { injection.open_gate(); }
 };
 
 // Parameters of one journal row in the store's INSERT (engine/store.cpp).
@@ -721,15 +731,17 @@ TEST_P(JournalWriterTest, ABatchCommitsOnlyAfterTheBatchBeforeIt) {
   auto w = flaky_writer(&injection);
   ASSERT_NE(w, nullptr);
   if (w->lanes() < 2) GTEST_SKIP() << "one lane: batches cannot overlap";
+  GateOpener opener{injection};
   Collector c(2);
   const int commits_before = injection.commits;  // the migrations'
+  const int inserts_before = injection.journal_inserts;
   injection.hold_next_commit = true;
   injection.fail_held = true;
   ASSERT_TRUE(w->submit(entry("FIRST"), c.at(0)).ok());
   ASSERT_TRUE(eventually([&] { return injection.held == 1; }));
   ASSERT_TRUE(w->submit(entry("SECOND"), c.at(1)).ok());
   // The second batch's INSERT runs on the other lane while the first COMMIT is held...
-  ASSERT_TRUE(eventually([&] { return injection.journal_inserts == 2; }));
+  ASSERT_TRUE(eventually([&] { return injection.journal_inserts == inserts_before + 2; }));
   // ... and its COMMIT waits for that one. (A bounded wait for what must not happen.)
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_EQ(injection.commits, commits_before + 1)
@@ -758,6 +770,7 @@ TEST_P(JournalWriterTest, ADuplicateOfAnEntryStillCommittingIsFound) {
   o.clock = [] { return kT0 + seconds(1); };
   auto w = flaky_writer(&injection, o);
   ASSERT_NE(w, nullptr);
+  GateOpener opener{injection};
   Collector c(3);
   injection.hold_next_commit = true;
   ASSERT_TRUE(w->submit(entry("AGAIN"), c.at(0)).ok());
