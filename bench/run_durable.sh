@@ -184,7 +184,8 @@ point() {
   fi
   sleep "$dur"
   # Pressure stall over the last 10 s, the measured window: the share of time some task waited
-  # for a CPU or for I/O (the machine is shared: others' load shows here).
+  # for a CPU or for I/O, this benchmark's own included (the machine is shared: between runs of
+  # the same point, others' load shows as more).
   psi="\"psi_cpu\":$(pressure cpu),\"psi_io\":$(pressure io),"
   if [ -n "$pid" ]; then
     thread_ticks "$pid" >"$tmp/t1"
