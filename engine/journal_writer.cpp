@@ -60,17 +60,21 @@ Result<std::unique_ptr<JournalWriter>> JournalWriter::open(
   auto store = store::open_store(url, store_options);
   if (!store.ok()) return store.take_error();
   std::vector<std::unique_ptr<store::Store>> stores;
-  const bool postgres = (*store)->backend() == "postgresql";
+  const std::size_t lanes = lanes_for((*store)->backend());
   stores.push_back(std::move(*store));
-  if (postgres) {
-    // The second lane's connection; the first one applied the migrations.
-    store::OpenOptions second = store_options;
-    second.migrate = false;
-    auto more = store::open_store(url, second);
+  // The other lanes' connections; the first one applied the migrations.
+  store::OpenOptions more_options = store_options;
+  more_options.migrate = false;
+  while (stores.size() < lanes) {
+    auto more = store::open_store(url, more_options);
     if (!more.ok()) return more.take_error();
     stores.push_back(std::move(*more));
   }
   return std::make_unique<JournalWriter>(std::move(stores), std::move(options));
+}
+
+std::size_t JournalWriter::lanes_for(std::string_view backend) {
+  return backend == "postgresql" ? 2 : 1;
 }
 
 namespace {
@@ -301,7 +305,7 @@ void JournalWriter::commit(store::Store& store, std::vector<Pending>& batch, std
     }
   }
   bool statements_ran = false;
-  {
+  if (!keys.empty()) {
     // An earlier batch with one of these keys may still be committing (another lane): its rows
     // are not visible to this lane's look-up until then, so wait for it.
     std::unique_lock lock(mutex_);

@@ -135,7 +135,8 @@ class JournalWriter {
     std::uint64_t failed = 0;      // entries whose completion got an error
   };
 
-  // Opens the store (open_store(url)); errors are returned, nothing is started.
+  // Opens the store (open_store(url)) once per lane (lanes_for its backend); errors are returned,
+  // nothing is started.
   static Result<std::unique_ptr<JournalWriter>> open(std::string_view url,
                                                      JournalWriterOptions options = {},
                                                      const store::OpenOptions& store_options = {});
@@ -164,6 +165,8 @@ class JournalWriter {
 
   std::size_t queue_depth() const;
   std::size_t lanes() const { return lanes_.size(); }
+  // How many lanes open() gives a backend ("sqlite": 1, "postgresql": 2).
+  static std::size_t lanes_for(std::string_view backend);
   std::string_view backend() const { return backend_; }  // "sqlite" or "postgresql"
   // False while the last commit failed (the store is unreachable or refusing): /health says so.
   bool healthy() const;

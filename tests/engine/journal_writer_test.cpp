@@ -183,7 +183,8 @@ class JournalWriterTest : public ::testing::TestWithParam<Backend> {
   std::unique_ptr<JournalWriter> flaky_writer(Injection* injection,
                                               JournalWriterOptions options = {}) {
     std::vector<std::unique_ptr<store::Store>> stores;
-    const std::size_t lanes = GetParam() == Backend::sqlite ? 1 : 2;
+    const std::size_t lanes =
+        JournalWriter::lanes_for(GetParam() == Backend::sqlite ? "sqlite" : "postgresql");
     for (std::size_t i = 0; i < lanes; ++i) {
       auto driver = GetParam() == Backend::sqlite ? store::open_sqlite_driver(path_, {})
                                                   : store::open_postgres_driver(url_, {});
