@@ -27,6 +27,7 @@
 
 #include "engine/store_driver.hpp"
 #include "tests/support/completions.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/test_store.hpp"
 
 // LeakSanitizer: libpqxx 6.4 leaks libpq's PGresult when BEGIN fails on a connection the server
@@ -88,17 +89,6 @@ struct GateOpener {
 
 // Parameters of one journal row in the store's INSERT (engine/store.cpp).
 constexpr std::size_t kJournalRowParams = 13;
-
-// Waits (bounded) until `done` holds.
-template <class F>
-bool eventually(F&& done) {
-  const auto deadline = std::chrono::steady_clock::now() + kDeadline;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
-}
 
 class FlakyDriver final : public store::Driver {
  public:
@@ -739,10 +729,10 @@ TEST_P(JournalWriterTest, ABatchCommitsOnlyAfterTheBatchBeforeIt) {
   injection.hold_next_commit = true;
   injection.fail_held = true;
   ASSERT_TRUE(w->submit(entry("FIRST"), c.at(0)).ok());
-  ASSERT_TRUE(eventually([&] { return injection.held == 1; }));
+  ASSERT_TRUE(test::eventually([&] { return injection.held == 1; }));
   ASSERT_TRUE(w->submit(entry("SECOND"), c.at(1)).ok());
   // The second batch's INSERT runs on the other lane while the first COMMIT is held...
-  ASSERT_TRUE(eventually([&] { return injection.journal_inserts == inserts_before + 2; }));
+  ASSERT_TRUE(test::eventually([&] { return injection.journal_inserts == inserts_before + 2; }));
   // ... and its COMMIT waits for that one. (A bounded wait for what must not happen.)
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_EQ(injection.commits, commits_before + 1)
@@ -775,7 +765,7 @@ TEST_P(JournalWriterTest, ADuplicateOfAnEntryStillCommittingIsFound) {
   Collector c(3);
   injection.hold_next_commit = true;
   ASSERT_TRUE(w->submit(entry("AGAIN"), c.at(0)).ok());
-  ASSERT_TRUE(eventually([&] { return injection.held == 1; }));
+  ASSERT_TRUE(test::eventually([&] { return injection.held == 1; }));
   ASSERT_TRUE(w->submit(entry("AGAIN"), c.at(1)).ok());
   ASSERT_TRUE(w->submit(entry("OTHER"), c.at(2)).ok());
   injection.open_gate();

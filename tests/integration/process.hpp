@@ -1,7 +1,8 @@
 // Integration-test helpers: temporary directories, child processes (the hims-engine binary, the
 // openssl CLI) with captured output and deadlines, a running engine found through --ready-file,
-// a polling wait, an MLLP client config for the engine's sources, and a test PKI. Test-only;
-// header-only so each test executable includes what it needs.
+// an MLLP client config for the engine's sources, and a test PKI; with the polling wait of
+// tests/support/eventually.hpp. Test-only; header-only so each test executable includes what it
+// needs.
 #pragma once
 
 #include <fcntl.h>
@@ -25,6 +26,7 @@
 
 #include "adapters/mllp_client.hpp"
 #include "tests/support/corpus.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace hims::test {
@@ -136,17 +138,6 @@ inline RunResult run_process(const std::vector<std::string>& argv, const TempDir
 }
 
 inline std::string engine() { return engine_binary().string(); }
-
-// Polls `condition` every 10 ms until it holds (true) or `timeout` passes (false).
-inline bool eventually(const std::function<bool()>& condition,
-                       std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
-  const auto deadline = Clock::now() + timeout;
-  while (!condition()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
 
 // An MLLP client of a running engine's source on 127.0.0.1, every time-out 10 s.
 inline adapters::MllpClientConfig mllp_client_config(std::uint16_t port) {
