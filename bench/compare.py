@@ -156,7 +156,6 @@ def durable(args):
         m = med([r["msgs_per_s"] for r in g])
         medians[key] = m
         rss = med([r.get("server_rss_kb") for r in g])
-        loads = [r.get("loadavg") for r in g if r.get("loadavg") is not None]
         print(f"| {key[0]} | {g[0].get('store', '–')} | {key[1]} | {len(g)} | {fmt(m)} | "
               f"{fmt(min(r['msgs_per_s'] for r in g))}–{fmt(max(r['msgs_per_s'] for r in g))} | "
               f"{mcol(g, 'p50_ms', 3)} | {mcol(g, 'p99_ms', 3)} | {mcol(g, 'max_ms', 2)} | "
@@ -165,7 +164,7 @@ def durable(args):
               f"{sum(r.get('bad_acks', 0) for r in g)} | "
               f"{sum(r.get('socket_errors', 0) + r.get('closed_by_server', 0) for r in g)} | "
               f"{fmt(rss / 1024 if rss else None, 0)} | "
-              f"{min(loads) if loads else '–'}–{max(loads) if loads else '–'} | "
+              f"{span(g, 'loadavg')} | "
               f"{span(g, 'psi_cpu')} / {span(g, 'psi_io')} |")
     if half:
         print()

@@ -20,8 +20,9 @@
 #        and its fsyncs held commits up to 0.3 s; a new server zero-fills and fsyncs every new
 #        16 MB WAL segment, which held commits some 50 ms each; docs/storage.md, PostgreSQL
 #        server settings)
-# For every engine point it also records the server's CPU use (all threads, and the busiest
-# threads by tid), the journal and delivery counters from /metrics, and the load average.
+# Each point starts after a PostgreSQL CHECKPOINT and a sync (settle). For every engine point it
+# also records the server's CPU use (all threads, and the busiest threads by tid), the journal and
+# delivery counters from /metrics, the load average, and the CPU and I/O pressure of its window.
 # Raw lines: $BUILD/bench/results/durable-<time>.jsonl; medians: compare.py durable FILE.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
