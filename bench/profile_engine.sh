@@ -13,6 +13,7 @@
 #
 #   bench/profile_engine.sh [sqlite|postgres|pass]
 #   env: BUILD=build/bench  CONNS=64  WINDOW_S=5  SERVER_CPU=0  CLIENT_CPU=1  PORT=25821
+#        PG_SETTINGS (the throwaway PostgreSQL's, as in run_durable.sh; default: peers_env.sh)
 # Output: $BUILD/bench/results/profile-<mode>-<time>/ (summary.txt and the raw files).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -48,7 +49,7 @@ trap cleanup EXIT
 
 store="sqlite:$tmp/hims.db"
 if [ "$mode" = postgres ]; then
-  store="$(taskset -c "$SERVER_CPU" "$repo/scripts/pg-throwaway.sh" start "$pgdir")"
+  store="$(HIMS_PG_SETTINGS="$PG_SETTINGS" taskset -c "$SERVER_CPU" "$repo/scripts/pg-throwaway.sh" start "$pgdir")"
   pg_started=1
 fi
 sink_port=""
@@ -162,6 +163,7 @@ m0="$dir/metrics0.txt" m1="$dir/metrics1.txt"
   echo "# profile_engine.sh $mode, C=$CONNS, windows of ${WINDOW_S}s; $(date -Is)"
   echo "# commit $(git -C "$repo" log -1 --format=%h), $(git -C "$repo" status --short | wc -l) changed files; load $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "# engine on CPU $SERVER_CPU, mllp_load on CPU $CLIENT_CPU"
+  [ "$mode" = postgres ] && echo "# PostgreSQL settings: ${PG_SETTINGS:-defaults}"
   echo
   echo "## window 1 (nothing attached)"
   awk -v w="$WINDOW_S" \

@@ -16,10 +16,7 @@
 #        ENGINE=$BUILD/engine/hims-engine  PG_URL=postgresql://... (an existing server instead
 #        of scripts/pg-throwaway.sh; a database is created per point)
 #        PG_SETTINGS="-c max_wal_size=8GB -c checkpoint_timeout=15min -c wal_init_zero=off" (the
-#        throwaway server's: with PostgreSQL's 1 GB, a checkpoint came every 15 s at these rates
-#        and its fsyncs held commits up to 0.3 s; a new server zero-fills and fsyncs every new
-#        16 MB WAL segment, which held commits some 50 ms each; docs/storage.md, PostgreSQL
-#        server settings)
+#        throwaway server's; why: peers_env.sh)
 # Each point starts after a PostgreSQL CHECKPOINT and a sync (settle). For every engine point it
 # also records the server's CPU use (all threads, and the busiest threads by tid), the journal and
 # delivery counters from /metrics, the load average, and the CPU and I/O pressure of its window.
@@ -41,11 +38,10 @@ WARMUP_S="${WARMUP_S:-2}"
 SERVER_CPU="${SERVER_CPU:-0}"
 CLIENT_CPU="${CLIENT_CPU:-1}"
 PG_CPU="${PG_CPU:-$SERVER_CPU}"
-PG_SETTINGS="${PG_SETTINGS--c max_wal_size=8GB -c checkpoint_timeout=15min -c wal_init_zero=off}"
-pg_note="${PG_SETTINGS:-defaults}"
-[ -n "${PG_URL:-}" ] && pg_note="those of the server at PG_URL"
 # shellcheck source=peers_env.sh
 . "$here/peers_env.sh"
+pg_note="${PG_SETTINGS:-defaults}"
+[ -n "${PG_URL:-}" ] && pg_note="those of the server at PG_URL"
 ENGINE="${ENGINE:-$build/engine/hims-engine}"
 load="$bench_dir/mllp_load"
 sink="$bench_dir/mllp_sink"
