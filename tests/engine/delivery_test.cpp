@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "tests/support/eventually.hpp"
 #include "tests/support/test_store.hpp"
 
 namespace hims::engine {
@@ -346,12 +347,7 @@ class DeliveryTest : public ::testing::TestWithParam<Backend> {
   }
 
   static bool eventually(const std::function<bool()>& condition) {
-    const auto deadline = std::chrono::steady_clock::now() + kDeadline;
-    while (!condition()) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      std::this_thread::sleep_for(milliseconds(5));
-    }
-    return true;
+    return test::eventually(condition, kDeadline);
   }
 
   DeliveryService::DestinationStats stats_of(const std::string& destination) {
