@@ -31,6 +31,15 @@ std::vector<double> batch_buckets() {
   return b;
 }
 
+// `count` checkpoints that took `us` microseconds in all, seen between two commits: each is
+// observed with their mean (exact for one, which is nearly always the case; the sum is exact).
+void observe_checkpoints(const metrics::Histogram& histogram, std::uint64_t count,
+                         std::uint64_t us) {
+  if (count == 0) return;
+  const double each = static_cast<double>(us) / 1e6 / static_cast<double>(count);
+  for (std::uint64_t i = 0; i < count; ++i) histogram.observe(each);
+}
+
 void complete(Completion& done, Result<JournalReceipt> result) {
   try {
     done(std::move(result));
@@ -129,6 +138,18 @@ JournalWriter::JournalWriter(std::vector<std::unique_ptr<store::Store>> stores,
                   "inside the window (the window is that much shorter)",
                   {"store"})
             .with({backend});
+    if (backend == "sqlite") {
+      auto checkpoints = r.histogram(
+          "hims_sqlite_checkpoint_seconds",
+          "SQLite WAL checkpoints (copying the WAL into the database file): background ones on "
+          "their own thread, inline ones inside a commit that waited for them",
+          metrics::latency_buckets(), {"kind"});
+      metrics_.checkpoint_background = checkpoints.with({"background"});
+      metrics_.checkpoint_inline = checkpoints.with({"inline"});
+      metrics_.wal_pages =
+          r.gauge("hims_sqlite_wal_pages", "SQLite: pages in the WAL after the latest commit", {})
+              .with({});
+    }
   }
   lanes_.reserve(stores.size());
   for (auto& store : stores) lanes_.push_back(Lane{std::move(store), {}});
@@ -416,6 +437,8 @@ void JournalWriter::commit(store::Store& store, std::vector<Pending>& batch, std
   }
   const std::uint64_t failed = status.ok() ? 0 : n;
   const store::DuplicateMemory memory = store.duplicate_memory();
+  const store::WalCheckpoints checkpoints = store.wal_checkpoints();
+  store::WalCheckpoints checkpoints_before;
   std::uint64_t newly_evicted = 0;
   bool first_failure = false;
   {
@@ -430,6 +453,10 @@ void JournalWriter::commit(store::Store& store, std::vector<Pending>& batch, std
       }
     }
     turn_.notify_all();
+    if (checkpoints.on) {
+      checkpoints_before = checkpoints_seen_;
+      checkpoints_seen_ = checkpoints;
+    }
     if (memory.on && memory.evicted > evicted_seen_) {
       newly_evicted = memory.evicted - evicted_seen_;
       evicted_seen_ = memory.evicted;
@@ -458,6 +485,17 @@ void JournalWriter::commit(store::Store& store, std::vector<Pending>& batch, std
       }
       metrics_.duplicate_memory_evicted.inc(newly_evicted);
     }
+  }
+  if (checkpoints.on) {
+    // The counts are the database file's in this process; they only grow while this store is
+    // open (its connection keeps the file's checkpointer).
+    observe_checkpoints(metrics_.checkpoint_background,
+                        checkpoints.background - checkpoints_before.background,
+                        checkpoints.background_us - checkpoints_before.background_us);
+    observe_checkpoints(metrics_.checkpoint_inline,
+                        checkpoints.inline_count - checkpoints_before.inline_count,
+                        checkpoints.inline_us - checkpoints_before.inline_us);
+    metrics_.wal_pages.set(static_cast<double>(checkpoints.wal_pages));
   }
   if (first_failure) {
     log::error("journal commit failed; the messages are not acknowledged",

@@ -189,6 +189,10 @@ class JournalWriter {
     metrics::Gauge queue_depth;
     metrics::Gauge duplicate_memory;            // SQLite: entries of the window kept in memory
     metrics::Counter duplicate_memory_evicted;  // dropped for the memory limit inside the window
+    // SQLite (store.wal_checkpoints()): checkpoint durations by kind, and the WAL's size.
+    metrics::Histogram checkpoint_background;
+    metrics::Histogram checkpoint_inline;
+    metrics::Gauge wal_pages;
   };
 
   struct Lane {
@@ -221,8 +225,9 @@ class JournalWriter {
   // commit has not ended, with their ticket: a later batch cannot see those rows yet.
   std::unordered_map<std::string, std::uint64_t> unfinished_keys_;
   Stats stats_;
-  std::uint64_t failing_batches_ = 0;  // consecutive failed commits (to log, not flood)
-  std::uint64_t evicted_seen_ = 0;     // duplicate_memory().evicted reported
+  std::uint64_t failing_batches_ = 0;       // consecutive failed commits (to log, not flood)
+  std::uint64_t evicted_seen_ = 0;          // duplicate_memory().evicted reported
+  store::WalCheckpoints checkpoints_seen_;  // wal_checkpoints() reported
 
   std::mutex stop_mutex_;    // serialises join()
   std::vector<Lane> lanes_;  // fixed after the constructor

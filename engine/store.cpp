@@ -961,6 +961,8 @@ DuplicateMemory Store::duplicate_memory() const {
   return DuplicateMemory{true, recent_->size(), recent_->evicted()};
 }
 
+WalCheckpoints Store::wal_checkpoints() const { return driver_->wal_checkpoints(); }
+
 Status Store::set_state(JournalId id, MessageState to, std::string_view detail, TimePoint at) {
   return in_tx<void>([&]() -> Status {
     const bool pg = driver_->dialect() == Dialect::postgres;

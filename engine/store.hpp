@@ -212,8 +212,10 @@ struct OpenOptions {
   // SQLite: each time the WAL has grown by this many pages (16 KiB each) after a commit, a
   // background thread (one per database file) copies it back into the file, so no commit waits
   // for that; a connection whose commit finds wal_limit_pages or more copies it itself (which
-  // also lets the WAL start over from its beginning). wal_checkpoint_pages 0: SQLite's automatic
-  // checkpoint in the committing connection (at 1,000 pages).
+  // also lets the WAL start over from its beginning; over the last wal_checkpoint_pages before
+  // that limit the background passes run back to back, so little is left to copy then).
+  // wal_checkpoint_pages 0: SQLite's automatic checkpoint in the committing connection (at 1,000
+  // pages).
   std::uint32_t wal_checkpoint_pages = 256;
   std::uint32_t wal_limit_pages = 2048;
 };
@@ -223,6 +225,18 @@ struct DuplicateMemory {
   bool on = false;
   std::size_t entries = 0;
   std::uint64_t evicted = 0;  // dropped for the limit while still inside the window
+};
+
+// The WAL checkpoints of a SQLite store's database file, since it was opened in this process
+// (every connection of the process to that file counts; OpenOptions::wal_checkpoint_pages).
+// `inline_*` ran inside a connection's commit, which waited for them.
+struct WalCheckpoints {
+  bool on = false;  // SQLite with background checkpoints; PostgreSQL: false
+  std::uint64_t background = 0;
+  std::uint64_t background_us = 0;
+  std::uint64_t inline_count = 0;
+  std::uint64_t inline_us = 0;
+  std::uint32_t wal_pages = 0;  // in the WAL after the latest commit
 };
 
 struct Migration {
@@ -286,6 +300,7 @@ class Store {
   // PostgreSQL: nothing to do.
   Status remember_recent(std::chrono::seconds horizon, std::size_t limit);
   DuplicateMemory duplicate_memory() const;
+  WalCheckpoints wal_checkpoints() const;
   // Changes the state and records the change; for errored/rejected, `detail` becomes the error.
   Status set_state(JournalId id, MessageState to, std::string_view detail, TimePoint at);
   Result<std::vector<StateChange>> history(JournalId id);

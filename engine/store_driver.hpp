@@ -65,6 +65,8 @@ class Driver {
   virtual Status begin() = 0;  // SQLite: BEGIN IMMEDIATE (take the write lock up front)
   virtual Status commit() = 0;
   virtual void rollback() = 0;  // best effort; never fails the caller
+  // SQLite: the checkpoints of the connection's database file (Store::wal_checkpoints).
+  virtual WalCheckpoints wal_checkpoints() const { return {}; }
 };
 
 Result<std::unique_ptr<Driver>> open_sqlite_driver(std::string_view path,

@@ -393,6 +393,12 @@ TEST_P(JournalWriterTest, ConcurrentSubmitsShareCommits) {
   EXPECT_NE(text.find(series), std::string::npos) << text;
   EXPECT_NE(text.find("hims_commit_batch_messages_count"), std::string::npos);
   EXPECT_NE(text.find("hims_journal_queue_depth{store="), std::string::npos);
+  // SQLite only: its WAL checkpoints and the WAL's size after the latest commit.
+  const bool sqlite = GetParam() == Backend::sqlite;
+  EXPECT_EQ(text.find("hims_sqlite_checkpoint_seconds_count{kind=\"inline\"}") != std::string::npos,
+            sqlite);
+  EXPECT_EQ(text.find("hims_sqlite_wal_pages ") != std::string::npos, sqlite);
+  EXPECT_EQ(text.find("hims_sqlite_wal_pages 0\n"), std::string::npos) << "commits grew the WAL";
   auto s = reopen();
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(journal_rows(*s), kN);

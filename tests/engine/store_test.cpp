@@ -155,6 +155,57 @@ TEST(StoreSqliteCheckpoint, ABackgroundThreadCopiesTheWalIntoTheFile) {
   EXPECT_GE(after, before + 300'000) << "50 entries of 8 KB reached the database file";
 }
 
+// Appends `n` entries of about 8 KB, one commit each (a few WAL pages per commit).
+void append_large(Store& store, int n, std::string_view prefix) {
+  const std::string raw = "MSH|^~\\&|LAB|ACME\r" + std::string(8000, 'x');
+  for (int i = 0; i < n; ++i) {
+    auto ids = store.append(std::vector<NewJournalEntry>{test::journal_entry(
+        raw, std::string(prefix) + std::to_string(i), TimePoint{std::chrono::seconds(1 + i)})});
+    ASSERT_TRUE(ids.ok()) << ids.error().message();
+  }
+}
+
+// The last wal_checkpoint_pages before the inline limit are copied back pass after pass (each
+// commit there asks for one), so the inline checkpoint at the limit finds little left to copy.
+// Here that stretch starts at 4 pages: 1,000 pages apart, the passes every wal_checkpoint_pages
+// alone would never come in this test.
+TEST(StoreSqliteCheckpoint, BackgroundPassesRunBackToBackBeforeTheInlineLimit) {
+  test::ThrowawayStore db(test::Backend::sqlite, "hims_store_checkpoint_eager");
+  OpenOptions options;
+  options.wal_checkpoint_pages = 1'000;
+  options.wal_limit_pages = 1'004;
+  auto store = open_store(db.url(), options);
+  ASSERT_TRUE(store.ok()) << store.error().message();
+  const WalCheckpoints at_open = (*store)->wal_checkpoints();
+  ASSERT_TRUE(at_open.on);
+  append_large(**store, 20, "EG");
+  WalCheckpoints now = (*store)->wal_checkpoints();
+  for (int i = 0; i < 250 && now.background == at_open.background; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    now = (*store)->wal_checkpoints();
+  }
+  EXPECT_GT(now.background, at_open.background) << "a pass ran at " << now.wal_pages << " pages";
+  EXPECT_EQ(now.inline_count, at_open.inline_count) << "the WAL stayed far below the limit";
+  EXPECT_GT(now.wal_pages, 0u);
+}
+
+// Store::wal_checkpoints counts the inline ones: with the limit at 8 pages (a few commits), the
+// committing connection checkpoints itself whenever no background pass is running just then.
+TEST(StoreSqliteCheckpoint, CountsInlineCheckpoints) {
+  test::ThrowawayStore db(test::Backend::sqlite, "hims_store_checkpoint_counts");
+  OpenOptions options;
+  options.wal_checkpoint_pages = 4;
+  options.wal_limit_pages = 8;
+  auto store = open_store(db.url(), options);
+  ASSERT_TRUE(store.ok()) << store.error().message();
+  const WalCheckpoints at_open = (*store)->wal_checkpoints();
+  append_large(**store, 60, "CT");
+  const WalCheckpoints now = (*store)->wal_checkpoints();
+  EXPECT_TRUE(now.on);
+  EXPECT_GT(now.inline_count, at_open.inline_count);
+  EXPECT_GE(now.inline_us, at_open.inline_us);
+}
+
 TEST(StoreOpen, UnreachablePostgresIsAValueWithAClearMessage) {
   auto r = open_store("postgresql://postgres@127.0.0.1:1/postgres?connect_timeout=2");
   ASSERT_FALSE(r.ok());
