@@ -306,8 +306,8 @@ class SqliteDriver final : public Driver {
   // has only the last few commits' pages to copy, the background passes run back to back over the
   // last `background_pages` before the limit: asked after every commit there, each pass starts
   // as soon as the one before ends. (With one pass per 256 pages, the inline checkpoint copied up
-  // to 4 MiB and fsync'd it inside a journal commit: 2.9-7.8 ms on average, up to 18 ms, four
-  // times a second at 12,500 msgs/s; with the passes back to back, 0.45-1.35 ms on average,
+  // to 4 MiB and fsync'd it inside a journal commit: 2.8-7.8 ms on average, up to 18 ms, four
+  // times a second at 12,500 msgs/s; with the passes back to back, 0.45-1.55 ms on average,
   // docs/benchmarks.md.)
   static int on_commit(void* self, sqlite3* db, const char* name, int pages) {
     auto* d = static_cast<SqliteDriver*>(self);
