@@ -169,14 +169,16 @@ def durable(args):
     if half:
         print()
         print("| mode | C | runs | paced at msgs/s | achieved msgs/s | p50 ms | p99 ms | p99.9 ms "
-              "| max ms | late sends | server CPU % | bad ACKs | CPU / I/O pressure % |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+              "| max ms | late sends | server CPU % | commits > 10 ms | inline checkpoint ms "
+              "| bad ACKs | CPU / I/O pressure % |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|")
         for key in sorted(half, key=lambda k: (order.get(k[0], 9), k[1])):
             g = half[key]
             print(f"| {key[0]} | {key[1]} | {len(g)} | {mcol(g, 'rate')} | {mcol(g, 'msgs_per_s')} | "
                   f"{mcol(g, 'p50_ms', 3)} | {mcol(g, 'p99_ms', 3)} | {mcol(g, 'p999_ms', 3)} | "
                   f"{mcol(g, 'max_ms', 2)} | {mcol(g, 'late_sends')} | "
-                  f"{mcol(g, 'server_cpu_pct')} | {sum(r.get('bad_acks', 0) for r in g)} | "
+                  f"{mcol(g, 'server_cpu_pct')} | {span(g, 'commits_over_10ms')} | "
+                  f"{mcol(g, 'inline_checkpoint_ms', 2)} | {sum(r.get('bad_acks', 0) for r in g)} | "
                   f"{span(g, 'psi_cpu')} / {span(g, 'psi_io')} |")
     conns = sorted({k[1] for k in closed})
     ours = [m for m in ("sqlite", "postgres", "pass") if any(k[0] == m for k in closed)]

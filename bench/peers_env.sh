@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Sourced by the bench/*.sh scripts: finds the build tree, the corpus and the peers, and defines
-# the helpers they share (stop_pid, wait_started, scrape, metric, engine_config).
+# the helpers they share (stop_pid, wait_started, scrape, metric, metric_with, engine_config).
 #   in:  here (this folder), BUILD (default <repo>/build/default), HIMS_SHARED_DIR (<repo>/../shared)
 #   out: repo build bench_dir corpus peers NODE PY results PG_SETTINGS
 # The peers' harness is copied from $HIMS_SHARED_DIR/bench/peers into $build/bench/peers (never
@@ -67,6 +67,12 @@ scrape() { curl -s --max-time 2 "http://127.0.0.1:$HTTP_PORT/metrics" >"$1" 2>/d
 metric() {
   awk -v m="$1" -v f="${METRIC_FORMAT:-%.0f}" \
     '$1 == m || index($1, m "{") == 1 { s += $NF } END { printf f, s + 0 }' "$2"
+}
+
+# The same, only the series of metric $1 whose labels include $2 (as printed: le="0.01").
+metric_with() {
+  awk -v m="$1" -v l="$2" -v f="${METRIC_FORMAT:-%.0f}" \
+    'index($1, m "{") == 1 && index($1, l) > 0 { s += $NF } END { printf f, s + 0 }' "$3"
 }
 
 # Prints the engine config of the bench runs: store $2, one MLLP source bench-in on 127.0.0.1:$1,

@@ -19,7 +19,8 @@
 #        throwaway server's; why: peers_env.sh)
 # Each point starts after a PostgreSQL CHECKPOINT and a sync (settle). For every engine point it
 # also records the server's CPU use (all threads, and the busiest threads by tid), the journal and
-# delivery counters from /metrics, the load average, and the CPU and I/O pressure of its window.
+# delivery counters, the group commits over 10 ms and SQLite's inline checkpoints from /metrics,
+# the load average, and the CPU and I/O pressure of its window.
 # Raw lines: $BUILD/bench/results/durable-<time>.jsonl; medians: compare.py durable FILE.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -207,7 +208,21 @@ point() {
     d0="$(metric hims_destination_sent_total "$tmp/m0")"
     d1="$(metric hims_destination_sent_total "$tmp/m1")"
     q1="$(metric hims_destination_queue_depth "$tmp/m1")"
-    extra="\"server_cpu_pct\":$cpu,\"threads_cpu\":\"$threads\",\"journaled_per_s\":$(((j1 - j0) / dur)),"
+    # Group commits over 10 ms in the window, and SQLite's inline checkpoints (count, mean ms):
+    # what a half-rate p99 is made of (docs/benchmarks.md).
+    local slow inline
+    slow="$(($(metric hims_commit_latency_seconds_count "$tmp/m1") - $(metric hims_commit_latency_seconds_count "$tmp/m0") -
+      $(metric_with hims_commit_latency_seconds_bucket 'le="0.01"' "$tmp/m1") +
+      $(metric_with hims_commit_latency_seconds_bucket 'le="0.01"' "$tmp/m0")))"
+    inline="$(
+      METRIC_FORMAT=%.6f
+      printf '%s %s %s %s' "$(metric_with hims_sqlite_checkpoint_seconds_count 'kind="inline"' "$tmp/m0")" \
+        "$(metric_with hims_sqlite_checkpoint_seconds_count 'kind="inline"' "$tmp/m1")" \
+        "$(metric_with hims_sqlite_checkpoint_seconds_sum 'kind="inline"' "$tmp/m0")" \
+        "$(metric_with hims_sqlite_checkpoint_seconds_sum 'kind="inline"' "$tmp/m1")" |
+        awk '{ n = $2 - $1; printf "\"inline_checkpoints\":%d,\"inline_checkpoint_ms\":%s,", n, (n > 0 ? sprintf("%.3f", ($4 - $3) * 1000 / n) : "null") }'
+    )"
+    extra="\"server_cpu_pct\":$cpu,\"threads_cpu\":\"$threads\",\"journaled_per_s\":$(((j1 - j0) / dur)),\"commits_over_10ms\":$slow,$inline"
     if [ "$mode" = pass ]; then
       extra="$extra\"delivered_per_s\":$(((d1 - d0) / dur)),\"sink_per_s\":$(((${k1:-0} - ${k0:-0}) / dur)),\"queue_depth_end\":$q1,"
     fi
