@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Sourced by the bench/*.sh scripts: finds the build tree, the corpus and the peers, and defines
-# the helpers they share (stop_pid, wait_started, scrape, metric, metric_with, engine_config).
+# the helpers they share (stop_pid, wait_started, scrape, metric, engine_config).
 #   in:  here (this folder), BUILD (default <repo>/build/default), HIMS_SHARED_DIR (<repo>/../shared)
 #   out: repo build bench_dir corpus peers NODE PY results PG_SETTINGS
 # The peers' harness is copied from $HIMS_SHARED_DIR/bench/peers into $build/bench/peers (never
@@ -63,16 +63,12 @@ wait_started() {
 
 # The engine's /metrics on 127.0.0.1:$HTTP_PORT into file $1 (empty when it does not answer).
 scrape() { curl -s --max-time 2 "http://127.0.0.1:$HTTP_PORT/metrics" >"$1" 2>/dev/null || : >"$1"; }
-# Sum of every series of metric $1 in the scrape $2, printed with $METRIC_FORMAT (default %.0f).
+# Sum of every series of metric $1 in the scrape $2 (with $3, only those whose labels include
+# it, as printed: le="0.01"), printed with $METRIC_FORMAT (default %.0f).
 metric() {
-  awk -v m="$1" -v f="${METRIC_FORMAT:-%.0f}" \
-    '$1 == m || index($1, m "{") == 1 { s += $NF } END { printf f, s + 0 }' "$2"
-}
-
-# The same, only the series of metric $1 whose labels include $2 (as printed: le="0.01").
-metric_with() {
-  awk -v m="$1" -v l="$2" -v f="${METRIC_FORMAT:-%.0f}" \
-    'index($1, m "{") == 1 && index($1, l) > 0 { s += $NF } END { printf f, s + 0 }' "$3"
+  awk -v m="$1" -v l="${3:-}" -v f="${METRIC_FORMAT:-%.0f}" \
+    '($1 == m && l == "") || (index($1, m "{") == 1 && (l == "" || index($1, l) > 0)) { s += $NF }
+     END { printf f, s + 0 }' "$2"
 }
 
 # Prints the engine config of the bench runs: store $2, one MLLP source bench-in on 127.0.0.1:$1,

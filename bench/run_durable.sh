@@ -210,18 +210,12 @@ point() {
     q1="$(metric hims_destination_queue_depth "$tmp/m1")"
     # Group commits over 10 ms in the window, and SQLite's inline checkpoints (count, mean ms):
     # what a half-rate p99 is made of (docs/benchmarks.md).
-    local slow inline
-    slow="$(($(metric hims_commit_latency_seconds_count "$tmp/m1") - $(metric hims_commit_latency_seconds_count "$tmp/m0") -
-      $(metric_with hims_commit_latency_seconds_bucket 'le="0.01"' "$tmp/m1") +
-      $(metric_with hims_commit_latency_seconds_bucket 'le="0.01"' "$tmp/m0")))"
-    inline="$(
-      METRIC_FORMAT=%.6f
-      printf '%s %s %s %s' "$(metric_with hims_sqlite_checkpoint_seconds_count 'kind="inline"' "$tmp/m0")" \
-        "$(metric_with hims_sqlite_checkpoint_seconds_count 'kind="inline"' "$tmp/m1")" \
-        "$(metric_with hims_sqlite_checkpoint_seconds_sum 'kind="inline"' "$tmp/m0")" \
-        "$(metric_with hims_sqlite_checkpoint_seconds_sum 'kind="inline"' "$tmp/m1")" |
-        awk '{ n = $2 - $1; printf "\"inline_checkpoints\":%d,\"inline_checkpoint_ms\":%s,", n, (n > 0 ? sprintf("%.3f", ($4 - $3) * 1000 / n) : "null") }'
-    )"
+    window() { awk -v a="$(metric "$1" "$tmp/m0" "${2:-}")" -v b="$(metric "$1" "$tmp/m1" "${2:-}")" 'BEGIN { print b - a }'; }
+    local slow inline n
+    slow="$(($(window hims_commit_latency_seconds_count) - $(window hims_commit_latency_seconds_bucket 'le="0.01"')))"
+    n="$(window hims_sqlite_checkpoint_seconds_count 'kind="inline"')"
+    inline="$(METRIC_FORMAT=%.6f window hims_sqlite_checkpoint_seconds_sum 'kind="inline"' |
+      awk -v n="$n" '{ printf "\"inline_checkpoints\":%d,\"inline_checkpoint_ms\":%s,", n, (n > 0 ? sprintf("%.3f", $1 * 1000 / n) : "null") }')"
     extra="\"server_cpu_pct\":$cpu,\"threads_cpu\":\"$threads\",\"journaled_per_s\":$(((j1 - j0) / dur)),\"commits_over_10ms\":$slow,$inline"
     if [ "$mode" = pass ]; then
       extra="$extra\"delivered_per_s\":$(((d1 - d0) / dur)),\"sink_per_s\":$(((${k1:-0} - ${k0:-0}) / dur)),\"queue_depth_end\":$q1,"
