@@ -224,6 +224,17 @@ std::size_t chunk_rows(std::size_t remaining) {
   return remaining >= kMaxRows ? kMaxRows : std::bit_floor(remaining);
 }
 
+// PostgreSQL: every statement is a round trip to the server (the backend woken, the client waiting
+// for its answer), so a rest shorter than kMaxRows goes in one statement, padded up to a power of
+// two: a batch of 29 is one round trip instead of four (16 + 8 + 4 + 1). The padding rows are all
+// NULL, and the statements run padded skip them (InsertStatements::padded, duplicates_select).
+// SQLite runs in the process: a statement costs no round trip, and no padding is built and
+// filtered.
+std::size_t chunk_rows(std::size_t remaining, Dialect dialect) {
+  if (dialect == Dialect::sqlite) return chunk_rows(remaining);
+  return std::bit_ceil(std::min(remaining, kMaxRows));
+}
+
 // The SQL text of one multi-row statement for 1, 2, 4 ... kMaxRows rows, built once: `head`, then
 // `row` once per row joined by ", ", then `tail`. In `row`, $k is the row's k-th parameter: it
 // becomes $(leading + r * per_row + k) for row r; $k with k <= leading (parameters shared by every
@@ -263,27 +274,81 @@ class RowsStatement {
   std::array<std::string, std::countr_zero(kMaxRows) + 1> texts_;
 };
 
+// A multi-row INSERT in two forms: SQLite's `INSERT INTO <into> VALUES <row>, ...`, and
+// PostgreSQL's for padded chunks (chunk_rows), `INSERT INTO <into> SELECT <select> FROM (VALUES
+// <typed_row>, ...) AS v (<columns>) WHERE v.<first column> IS NOT NULL`: padding rows are all
+// NULL and inserted nowhere. `typed_row` casts the parameters of non-text columns (VALUES columns
+// of parameters are text otherwise); the SELECT runs in VALUES order, so identities are drawn in
+// that order as with plain VALUES.
+struct InsertStatements {
+  InsertStatements(std::string_view into, std::string_view row, std::size_t per_row,
+                   std::string_view select, std::string_view columns, std::string_view typed_row,
+                   std::string_view postgres_tail = "")
+      : values("INSERT INTO " + std::string(into) + " VALUES ", row, 0, per_row, ""),
+        padded("INSERT INTO " + std::string(into) + " SELECT " + std::string(select) +
+                   " FROM (VALUES ",
+               typed_row, 0, per_row,
+               ") AS v (" + std::string(columns) + ") WHERE v." +
+                   std::string(columns.substr(0, columns.find(','))) + " IS NOT NULL" +
+                   std::string(postgres_tail)) {}
+  const RowsStatement& operator()(Dialect dialect) const {
+    return dialect == Dialect::sqlite ? values : padded;
+  }
+  RowsStatement values;  // either dialect, no padding rows
+  RowsStatement padded;  // PostgreSQL's
+};
+
+// Runs `statement` over `count` rows in chunks (chunk_rows), `add_row(params, i)` appending row
+// i's `per_row` parameters; PostgreSQL's padding rows get NULLs. `on_chunk(first, rows, result)`
+// sees each chunk's result.
+template <class AddRow, class OnChunk>
+Status insert_chunks(Driver& driver, const InsertStatements& statement, std::size_t count,
+                     std::size_t per_row, AddRow&& add_row, OnChunk&& on_chunk) {
+  const Dialect dialect = driver.dialect();
+  std::vector<Param> params;
+  params.reserve(kMaxRows * per_row);
+  for (std::size_t offset = 0; offset < count;) {
+    const std::size_t padded = chunk_rows(count - offset, dialect);
+    const std::size_t rows = std::min(padded, count - offset);
+    params.clear();
+    for (std::size_t i = 0; i < rows; ++i) add_row(params, offset + i);
+    params.resize(padded * per_row, Param::null());
+    auto result = driver.query(statement(dialect).sql(padded), params);
+    if (!result.ok()) return result.take_error();
+    if (Status s = on_chunk(offset, rows, *result); !s.ok()) return s;
+    offset += rows;
+  }
+  return {};
+}
+
 // PostgreSQL returns the new ids; SQLite gives the rows of one INSERT consecutive ids under the
 // write lock (each the highest id + 1), so the last one tells them all, without RETURNING's
 // temporary table.
-const RowsStatement& journal_insert(Dialect dialect) {
-  static constexpr const char* kHead =
-      "INSERT INTO journal (source, peer, received_at_us, message_type, trigger_event, "
-      "control_id, sending_application, sending_facility, size, content_hash, state, error, "
-      "updated_at_us, raw) VALUES ";
-  static constexpr const char* kRow =
-      "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $3, $13)";
-  static const RowsStatement sqlite(kHead, kRow, 0, 13, "");
-  static const RowsStatement postgres(kHead, kRow, 0, 13, " RETURNING id");
-  return dialect == Dialect::sqlite ? sqlite : postgres;
+const InsertStatements& journal_insert() {
+  static const InsertStatements statements(
+      "journal (source, peer, received_at_us, message_type, trigger_event, control_id, "
+      "sending_application, sending_facility, size, content_hash, state, error, updated_at_us, "
+      "raw)",
+      "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $3, $13)", 13,
+      "source, peer, received_at_us, message_type, trigger_event, control_id, "
+      "sending_application, sending_facility, size, content_hash, state, error, received_at_us, "
+      "raw",
+      "source, peer, received_at_us, message_type, trigger_event, control_id, "
+      "sending_application, sending_facility, size, content_hash, state, error, raw",
+      "($1, $2, CAST($3 AS BIGINT), $4, $5, $6, $7, $8, CAST($9 AS BIGINT), $10, $11, $12, "
+      "CAST($13 AS BYTEA))",
+      " RETURNING id");
+  return statements;
 }
 
 // (journal_id, from_state or NULL, to_state, at_us, detail) per row.
-const RowsStatement& history_insert() {
-  static const RowsStatement statement(
-      "INSERT INTO journal_history (journal_id, from_state, to_state, at_us, detail) VALUES ",
-      "($1, $2, $3, $4, $5)", 0, 5, "");
-  return statement;
+const InsertStatements& history_insert() {
+  static const InsertStatements statements(
+      "journal_history (journal_id, from_state, to_state, at_us, detail)", "($1, $2, $3, $4, $5)",
+      5, "journal_id, from_state, to_state, at_us, detail",
+      "journal_id, from_state, to_state, at_us, detail",
+      "(CAST($1 AS BIGINT), $2, $3, CAST($4 AS BIGINT), $5)");
+  return statements;
 }
 
 // An entry's history starts with its append (from_state NULL), but that first row is written only
@@ -315,14 +380,15 @@ const RowsStatement& first_history_of_processed() {
 }
 
 // One row per query: (n, the lowest matching id or NULL). The CASTs give PostgreSQL the types of
-// the VALUES columns; SQLite names them column1..column6 like PostgreSQL does.
+// the VALUES columns; SQLite names them column1..column6 like PostgreSQL does. Padding rows
+// (chunk_rows) are all NULL and give no row.
 const RowsStatement& duplicates_select() {
   static const RowsStatement statement(
       "SELECT q.column1, (SELECT MIN(j.id) FROM journal j WHERE j.source = q.column2 AND "
       "j.control_id = q.column3 AND j.content_hash = q.column4 AND j.received_at_us >= "
       "q.column5 AND (q.column6 = 0 OR j.id < q.column6)) FROM (VALUES ",
       "(CAST($1 AS BIGINT), $2, $3, $4, CAST($5 AS BIGINT), CAST($6 AS BIGINT))", 0, 6,
-      ") AS q ORDER BY q.column1");
+      ") AS q WHERE q.column2 IS NOT NULL ORDER BY q.column1");
   return statement;
 }
 
@@ -345,12 +411,17 @@ const RowsStatement& processing_update() {
 
 // 7 parameters per row (queue_item_params). The rows of one INSERT get ascending ids in VALUES
 // order (see append).
-const RowsStatement& queue_insert() {
-  static const RowsStatement statement(
-      "INSERT INTO queue_items (destination, journal_id, payload, status, attempts, "
-      "enqueued_at_us, not_before_us, last_error, route, source) VALUES ",
-      "($1, $2, $3, 'pending', 0, $4, $5, '', $6, $7)", 0, 7, "");
-  return statement;
+const InsertStatements& queue_insert() {
+  static const InsertStatements statements(
+      "queue_items (destination, journal_id, payload, status, attempts, enqueued_at_us, "
+      "not_before_us, last_error, route, source)",
+      "($1, $2, $3, 'pending', 0, $4, $5, '', $6, $7)", 7,
+      "destination, journal_id, payload, 'pending', 0, enqueued_at_us, not_before_us, '', route, "
+      "source",
+      "destination, journal_id, payload, enqueued_at_us, not_before_us, route, source",
+      "($1, CAST($2 AS BIGINT), CAST($3 AS BYTEA), CAST($4 AS BIGINT), CAST($5 AS BIGINT), $6, "
+      "$7)");
+  return statements;
 }
 
 const RowsStatement& journal_ids_select() {
@@ -470,8 +541,6 @@ Result<std::vector<bool>> commit_views(Driver& driver, std::span<const CommitVie
   for (std::size_t i = 0; i < batch.size(); ++i) {
     if (first.emplace(batch[i].id, i).second) listed.push_back(i);
   }
-  std::vector<Param> params;
-  params.reserve(kMaxRows * 5);
   // The state check and the change are one statement: of two workers committing the same entry
   // (PostgreSQL: the row lock orders them), only the first finds it still `received`. One UPDATE
   // per (state, error) group and 64 ids: a batch of routed entries is one group.
@@ -533,19 +602,16 @@ Result<std::vector<bool>> commit_views(Driver& driver, std::span<const CommitVie
   if (Status s = insert_first_history(driver, first_history_of_processed(), done_ids); !s.ok()) {
     return s.take_error();
   }
-  for (std::size_t offset = 0; offset < done.size();) {
-    const std::size_t rows = chunk_rows(done.size() - offset);
-    params.clear();
-    for (std::size_t k = 0; k < rows; ++k) {
-      const CommitView& c = batch[done[offset + k]];
-      params.insert(params.end(),
-                    {Param::of(c.id), Param::text(to_string(MessageState::received)),
-                     Param::text(to_string(c.to)), Param::of(at_us), Param::text(c.detail)});
-    }
-    auto hist = driver.query(history_insert().sql(rows), params);
-    if (!hist.ok()) return hist.take_error();
-    offset += rows;
-  }
+  Status hist = insert_chunks(
+      driver, history_insert(), done.size(), 5,
+      [&](std::vector<Param>& params, std::size_t k) {
+        const CommitView& c = batch[done[k]];
+        params.insert(params.end(),
+                      {Param::of(c.id), Param::text(to_string(MessageState::received)),
+                       Param::text(to_string(c.to)), Param::of(at_us), Param::text(c.detail)});
+      },
+      [](std::size_t, std::size_t, const Rows&) { return Status{}; });
+  if (!hist.ok()) return hist.take_error();
   // Queue items in batch order (entry, then item): their ids ascend in that order.
   std::vector<std::pair<JournalId, const NewQueueItem*>> items;
   for (const std::size_t i : done) {
@@ -560,20 +626,12 @@ Result<std::vector<bool>> commit_views(Driver& driver, std::span<const CommitVie
 Status insert_queue_items(Driver& driver,
                           std::span<const std::pair<JournalId, const NewQueueItem*>> items,
                           std::int64_t at_us) {
-  std::vector<Param> params;
-  params.reserve(kMaxRows * 7);
-  for (std::size_t offset = 0; offset < items.size();) {
-    const std::size_t rows = chunk_rows(items.size() - offset);
-    params.clear();
-    for (std::size_t k = 0; k < rows; ++k) {
-      const auto& [journal_id, item] = items[offset + k];
-      queue_item_params(params, journal_id, *item, at_us);
-    }
-    auto ins = driver.query(queue_insert().sql(rows), params);
-    if (!ins.ok()) return ins.take_error();
-    offset += rows;
-  }
-  return {};
+  return insert_chunks(
+      driver, queue_insert(), items.size(), 7,
+      [&](std::vector<Param>& params, std::size_t k) {
+        queue_item_params(params, items[k].first, *items[k].second, at_us);
+      },
+      [](std::size_t, std::size_t, const Rows&) { return Status{}; });
 }
 
 std::string default_lease_owner() {
@@ -764,58 +822,54 @@ Result<std::vector<JournalId>> Store::append(std::span<const NewJournalEntry> ba
   return in_tx<std::vector<JournalId>>([&]() -> Result<std::vector<JournalId>> {
     std::vector<JournalId> ids;
     ids.reserve(batch.size());
-    std::vector<std::string> hashes(kMaxRows);
-    std::vector<Param> params;
-    params.reserve(kMaxRows * 13);
-    for (std::size_t offset = 0; offset < batch.size();) {
-      const std::size_t rows = chunk_rows(batch.size() - offset);
-      const auto chunk = batch.subspan(offset, rows);
-      params.clear();
-      for (std::size_t i = 0; i < rows; ++i) {
-        const NewJournalEntry& e = chunk[i];
-        hashes[i] = e.content_hash.empty() ? sha256_hex(e.raw) : std::string();
-        params.insert(
-            params.end(),
-            {Param::text(e.source), Param::text(e.peer), Param::of(to_us(e.received_at)),
-             Param::text(e.message_type), Param::text(e.trigger_event), Param::text(e.control_id),
-             Param::text(e.sending_application), Param::text(e.sending_facility),
-             Param::of(static_cast<std::int64_t>(e.raw.size())),
-             Param::text(e.content_hash.empty() ? hashes[i] : e.content_hash),
-             Param::text(to_string(e.state)), Param::text(e.error), Param::blob(e.raw)});
-      }
-      const Dialect dialect = driver_->dialect();
-      auto inserted = driver_->query(journal_insert(dialect).sql(rows), params);
-      if (!inserted.ok()) return inserted.take_error();
-      // The rows of one INSERT get ascending ids in VALUES order. SQLite: consecutive under the
-      // write lock, so the last one gives them all. PostgreSQL: the identity is drawn row by
-      // row, and RETURNING's order is not promised, so sort.
-      const std::size_t first = ids.size();
-      if (dialect == Dialect::sqlite) {
-        auto last = driver_->query("SELECT last_insert_rowid()", {});
-        if (!last.ok()) return last.take_error();
-        if (last->size() != 1) return bad_data("journal.id");
-        const std::int64_t last_id = to_int((*last)[0][0]);
-        for (std::size_t i = 0; i < rows; ++i) {
-          ids.push_back(last_id - static_cast<std::int64_t>(rows - 1 - i));
-        }
-      } else {
-        if (inserted->size() != rows) return bad_data("journal.id");
-        for (auto& row : *inserted) ids.push_back(to_int(row[0]));
-        std::sort(ids.begin() + static_cast<std::ptrdiff_t>(first), ids.end());
-      }
-      // No history row: the first is written at the entry's first change (insert_first_history).
-      if (recent_) {
-        for (std::size_t i = 0; i < rows; ++i) {
-          const NewJournalEntry& e = chunk[i];
-          if (e.control_id.empty()) continue;  // never a duplicate candidate
-          recent_->stage(
-              detail::RecentEntries::fingerprint(
-                  e.source, e.control_id, e.content_hash.empty() ? hashes[i] : e.content_hash),
-              ids[first + i], to_us(e.received_at));
-        }
-      }
-      offset += rows;
-    }
+    std::vector<std::string> hashes(batch.size());  // computed here when not given
+    auto hash_of = [&](std::size_t i) -> const std::string& {
+      return batch[i].content_hash.empty() ? hashes[i] : batch[i].content_hash;
+    };
+    const Dialect dialect = driver_->dialect();
+    Status s = insert_chunks(
+        *driver_, journal_insert(), batch.size(), 13,
+        [&](std::vector<Param>& params, std::size_t i) {
+          const NewJournalEntry& e = batch[i];
+          if (e.content_hash.empty()) hashes[i] = sha256_hex(e.raw);
+          params.insert(
+              params.end(),
+              {Param::text(e.source), Param::text(e.peer), Param::of(to_us(e.received_at)),
+               Param::text(e.message_type), Param::text(e.trigger_event), Param::text(e.control_id),
+               Param::text(e.sending_application), Param::text(e.sending_facility),
+               Param::of(static_cast<std::int64_t>(e.raw.size())), Param::text(hash_of(i)),
+               Param::text(to_string(e.state)), Param::text(e.error), Param::blob(e.raw)});
+        },
+        [&](std::size_t first, std::size_t rows, const Rows& inserted) -> Status {
+          // The rows of one INSERT get ascending ids in VALUES order. SQLite: consecutive under
+          // the write lock, so the last one gives them all. PostgreSQL: the identity is drawn row
+          // by row, and RETURNING's order is not promised, so sort.
+          if (dialect == Dialect::sqlite) {
+            auto last = driver_->query("SELECT last_insert_rowid()", {});
+            if (!last.ok()) return last.take_error();
+            if (last->size() != 1) return bad_data("journal.id");
+            const std::int64_t last_id = to_int((*last)[0][0]);
+            for (std::size_t i = 0; i < rows; ++i) {
+              ids.push_back(last_id - static_cast<std::int64_t>(rows - 1 - i));
+            }
+          } else {
+            if (inserted.size() != rows) return bad_data("journal.id");
+            for (const auto& row : inserted) ids.push_back(to_int(row[0]));
+            std::sort(ids.begin() + static_cast<std::ptrdiff_t>(first), ids.end());
+          }
+          // No history row: the first is written at the entry's first change
+          // (insert_first_history).
+          if (recent_) {
+            for (std::size_t i = first; i < first + rows; ++i) {
+              const NewJournalEntry& e = batch[i];
+              if (e.control_id.empty()) continue;  // never a duplicate candidate
+              recent_->stage(detail::RecentEntries::fingerprint(e.source, e.control_id, hash_of(i)),
+                             ids[i], to_us(e.received_at));
+            }
+          }
+          return {};
+        });
+    if (!s.ok()) return s.take_error();
     return ids;
   });
 }
@@ -879,8 +933,10 @@ Result<std::vector<std::optional<JournalId>>> Store::find_duplicates(
     }
     std::vector<Param> params;
     params.reserve(kMaxRows * 6);
+    const Dialect dialect = driver_->dialect();
     for (std::size_t offset = 0; offset < to_read.size();) {
-      const std::size_t rows = chunk_rows(to_read.size() - offset);
+      const std::size_t padded = chunk_rows(to_read.size() - offset, dialect);
+      const std::size_t rows = std::min(padded, to_read.size() - offset);
       params.clear();
       for (std::size_t i = 0; i < rows; ++i) {
         const DuplicateQuery& q = queries[to_read[offset + i]];
@@ -889,7 +945,8 @@ Result<std::vector<std::optional<JournalId>>> Store::find_duplicates(
                        Param::text(q.control_id), Param::text(q.content_hash),
                        Param::of(to_us(q.since)), Param::of(std::max<JournalId>(q.before_id, 0))});
       }
-      auto result = driver_->query(duplicates_select().sql(rows), params);
+      params.resize(padded * 6, Param::null());
+      auto result = driver_->query(duplicates_select().sql(padded), params);
       if (!result.ok()) return result.take_error();
       if (result->size() != rows) return bad_data("duplicates");
       for (auto& row : *result) {
@@ -985,7 +1042,7 @@ Status Store::set_state(JournalId id, MessageState to, std::string_view detail, 
             {Param::of(id), Param::text(to_string(to)),
              Param::text(is_error ? detail : std::string_view()), Param::of(at_us)});
     if (!upd.ok()) return upd.take_error();
-    auto hist = run(*driver_, history_insert().sql(1),
+    auto hist = run(*driver_, history_insert().values.sql(1),
                     {Param::of(id), Param::text(from), Param::text(to_string(to)), Param::of(at_us),
                      Param::text(detail)});
     if (!hist.ok()) return hist.take_error();
@@ -1052,7 +1109,7 @@ Result<std::int64_t> Store::reprocess(JournalId id, TimePoint at, std::string_vi
     if (!upd.ok()) return upd.take_error();
     if (upd->empty()) return std::int64_t{0};
     auto hist =
-        run(*driver_, history_insert().sql(1),
+        run(*driver_, history_insert().values.sql(1),
             {Param::of(id), Param::text(from), Param::text(to_string(MessageState::received)),
              Param::of(at_us), Param::text(detail)});
     if (!hist.ok()) return hist.take_error();
@@ -1147,7 +1204,7 @@ Result<QueueItemId> Store::enqueue(const NewQueueItem& item, JournalId journal_i
     return Error(StoreErrc::bad_argument, "enqueue", "empty destination");
   }
   return in_tx<QueueItemId>([&]() -> Result<QueueItemId> {
-    static const std::string sql = queue_insert().sql(1) + " RETURNING id";
+    static const std::string sql = queue_insert().values.sql(1) + " RETURNING id";
     std::vector<Param> params;
     queue_item_params(params, journal_id, item, to_us(now));
     auto rows = driver_->query(sql, params);
