@@ -780,7 +780,8 @@ TEST_P(StoreTest, SkipLockedClaimDoesNotWaitForAnotherClaimer) {
 
 TEST_P(StoreTest, AppendOfManyChunksReturnsEveryIdInBatchOrder) {
   std::vector<NewJournalEntry> batch;
-  for (int i = 0; i < 150; ++i) {  // two full 64-row chunks, then 16, 4 and 2 rows
+  // Two full 64-row chunks, then 16, 4 and 2 rows (PostgreSQL: 22 rows padded to 32).
+  for (int i = 0; i < 150; ++i) {
     auto e =
         journal_entry("raw " + std::to_string(i), "C" + std::to_string(i), kT0 + milliseconds(i));
     if (i == 70) {
@@ -1720,7 +1721,8 @@ TEST_P(StoreTest, CommitProcessingBatchAppliesEntriesStillReceived) {
 }
 
 TEST_P(StoreTest, CommitProcessingBatchOfManyChunksKeepsBatchOrder) {
-  constexpr std::size_t kEntries = 150;  // chunks of 64, 64, 16, 4 and 2 entries
+  // Chunks of 64, 64, 16, 4 and 2 entries (PostgreSQL: 64, 64 and 22 padded to 32).
+  constexpr std::size_t kEntries = 150;
   std::vector<NewJournalEntry> entries;
   for (std::size_t i = 0; i < kEntries; ++i) {
     entries.push_back(journal_entry("m" + std::to_string(i), "C" + std::to_string(i), kT0));
@@ -1765,7 +1767,8 @@ TEST_P(StoreTest, CommitProcessingBatchOfManyChunksKeepsBatchOrder) {
 }
 
 TEST_P(StoreTest, EnqueueBatchQueuesItemsInEntryOrderAcrossChunks) {
-  constexpr std::size_t kEntries = 100;  // 200 items: chunks of 64, 64, 64, 8
+  // 200 items: chunks of 64, 64, 64 and 8 (PostgreSQL the same, nothing to pad).
+  constexpr std::size_t kEntries = 100;
   std::vector<NewJournalEntry> entries;
   for (std::size_t i = 0; i < kEntries; ++i) {
     NewJournalEntry e = journal_entry("m" + std::to_string(i), "Q" + std::to_string(i), kT0);
@@ -1922,7 +1925,7 @@ class MarkDeliveredBatchTest : public StoreTest {
 };
 
 TEST_P(MarkDeliveredBatchTest, MarksEveryItemDelivered) {
-  enqueue_items(100);  // chunks of 64, 32 and 4
+  enqueue_items(100);  // more than one statement's worth
   auto claimed = claim_batch(100);
   ASSERT_EQ(claimed.size(), 100u);
   ASSERT_TRUE(store_->mark_delivered_batch(claimed, kT0 + seconds(1)).ok());
