@@ -220,10 +220,6 @@ Result<std::vector<QueueItem>> queue_items_from_rows(Rows& rows) {
 // widest statement (13 parameters) stay below SQLite's historical 999-parameter limit.
 constexpr std::size_t kMaxRows = 64;
 
-std::size_t chunk_rows(std::size_t remaining) {
-  return remaining >= kMaxRows ? kMaxRows : std::bit_floor(remaining);
-}
-
 // PostgreSQL: every statement is a round trip to the server (the backend woken, the client waiting
 // for its answer), so a rest shorter than kMaxRows goes in one statement, padded up to a power of
 // two: a batch of 29 is one round trip instead of four (16 + 8 + 4 + 1). The padding rows are all
@@ -231,8 +227,8 @@ std::size_t chunk_rows(std::size_t remaining) {
 // SQLite runs in the process: a statement costs no round trip, and no padding is built and
 // filtered.
 std::size_t chunk_rows(std::size_t remaining, Dialect dialect) {
-  if (dialect == Dialect::sqlite) return chunk_rows(remaining);
-  return std::bit_ceil(std::min(remaining, kMaxRows));
+  if (remaining >= kMaxRows) return kMaxRows;
+  return dialect == Dialect::sqlite ? std::bit_floor(remaining) : std::bit_ceil(remaining);
 }
 
 // The SQL text of one multi-row statement for 1, 2, 4 ... kMaxRows rows, built once: `head`, then
@@ -298,11 +294,11 @@ struct InsertStatements {
   RowsStatement padded;  // PostgreSQL's
 };
 
-// Runs `statement` over `count` rows in chunks (chunk_rows), `add_row(params, i)` appending row
-// i's `per_row` parameters; PostgreSQL's padding rows get NULLs. `on_chunk(first, rows, result)`
-// sees each chunk's result.
-template <class AddRow, class OnChunk>
-Status insert_chunks(Driver& driver, const InsertStatements& statement, std::size_t count,
+// Runs the statement `statement(dialect)` over `count` rows in chunks (chunk_rows),
+// `add_row(params, i)` appending row i's `per_row` parameters; PostgreSQL's padding rows get
+// NULLs. `on_chunk(first, rows, result)` sees each chunk's result.
+template <class Statement, class AddRow, class OnChunk>
+Status run_in_chunks(Driver& driver, const Statement& statement, std::size_t count,
                      std::size_t per_row, AddRow&& add_row, OnChunk&& on_chunk) {
   const Dialect dialect = driver.dialect();
   std::vector<Param> params;
@@ -319,6 +315,14 @@ Status insert_chunks(Driver& driver, const InsertStatements& statement, std::siz
     offset += rows;
   }
   return {};
+}
+
+// The same for statements whose results are not read (INSERTs without RETURNING).
+template <class Statement, class AddRow>
+Status run_in_chunks(Driver& driver, const Statement& statement, std::size_t count,
+                     std::size_t per_row, AddRow&& add_row) {
+  return run_in_chunks(driver, statement, count, per_row, std::forward<AddRow>(add_row),
+                       [](std::size_t, std::size_t, const Rows&) { return Status{}; });
 }
 
 // PostgreSQL returns the new ids; SQLite gives the rows of one INSERT consecutive ids under the
@@ -382,7 +386,7 @@ const RowsStatement& first_history_of_processed() {
 // One row per query: (n, the lowest matching id or NULL). The CASTs give PostgreSQL the types of
 // the VALUES columns; SQLite names them column1..column6 like PostgreSQL does. Padding rows
 // (chunk_rows) are all NULL and give no row.
-const RowsStatement& duplicates_select() {
+const RowsStatement& duplicates_select(Dialect /*one text for both*/) {
   static const RowsStatement statement(
       "SELECT q.column1, (SELECT MIN(j.id) FROM journal j WHERE j.source = q.column2 AND "
       "j.control_id = q.column3 AND j.content_hash = q.column4 AND j.received_at_us >= "
@@ -602,15 +606,13 @@ Result<std::vector<bool>> commit_views(Driver& driver, std::span<const CommitVie
   if (Status s = insert_first_history(driver, first_history_of_processed(), done_ids); !s.ok()) {
     return s.take_error();
   }
-  Status hist = insert_chunks(
-      driver, history_insert(), done.size(), 5,
-      [&](std::vector<Param>& params, std::size_t k) {
+  Status hist = run_in_chunks(
+      driver, history_insert(), done.size(), 5, [&](std::vector<Param>& params, std::size_t k) {
         const CommitView& c = batch[done[k]];
         params.insert(params.end(),
                       {Param::of(c.id), Param::text(to_string(MessageState::received)),
                        Param::text(to_string(c.to)), Param::of(at_us), Param::text(c.detail)});
-      },
-      [](std::size_t, std::size_t, const Rows&) { return Status{}; });
+      });
   if (!hist.ok()) return hist.take_error();
   // Queue items in batch order (entry, then item): their ids ascend in that order.
   std::vector<std::pair<JournalId, const NewQueueItem*>> items;
@@ -626,12 +628,10 @@ Result<std::vector<bool>> commit_views(Driver& driver, std::span<const CommitVie
 Status insert_queue_items(Driver& driver,
                           std::span<const std::pair<JournalId, const NewQueueItem*>> items,
                           std::int64_t at_us) {
-  return insert_chunks(
-      driver, queue_insert(), items.size(), 7,
-      [&](std::vector<Param>& params, std::size_t k) {
-        queue_item_params(params, items[k].first, *items[k].second, at_us);
-      },
-      [](std::size_t, std::size_t, const Rows&) { return Status{}; });
+  return run_in_chunks(driver, queue_insert(), items.size(), 7,
+                       [&](std::vector<Param>& params, std::size_t k) {
+                         queue_item_params(params, items[k].first, *items[k].second, at_us);
+                       });
 }
 
 std::string default_lease_owner() {
@@ -644,7 +644,9 @@ std::string default_lease_owner() {
 
 }  // namespace
 
-const std::string& duplicates_select_sql(std::size_t rows) { return duplicates_select().sql(rows); }
+const std::string& duplicates_select_sql(std::size_t rows) {
+  return duplicates_select(Dialect::postgres).sql(rows);
+}
 
 Store::Store(std::unique_ptr<Driver> driver, std::string lease_owner)
     : driver_(std::move(driver)), lease_owner_(std::move(lease_owner)) {}
@@ -827,7 +829,7 @@ Result<std::vector<JournalId>> Store::append(std::span<const NewJournalEntry> ba
       return batch[i].content_hash.empty() ? hashes[i] : batch[i].content_hash;
     };
     const Dialect dialect = driver_->dialect();
-    Status s = insert_chunks(
+    Status s = run_in_chunks(
         *driver_, journal_insert(), batch.size(), 13,
         [&](std::vector<Param>& params, std::size_t i) {
           const NewJournalEntry& e = batch[i];
@@ -931,31 +933,29 @@ Result<std::vector<std::optional<JournalId>>> Store::find_duplicates(
       to_read.resize(queries.size());
       for (std::size_t k = 0; k < queries.size(); ++k) to_read[k] = k;
     }
-    std::vector<Param> params;
-    params.reserve(kMaxRows * 6);
-    const Dialect dialect = driver_->dialect();
-    for (std::size_t offset = 0; offset < to_read.size();) {
-      const std::size_t padded = chunk_rows(to_read.size() - offset, dialect);
-      const std::size_t rows = std::min(padded, to_read.size() - offset);
-      params.clear();
-      for (std::size_t i = 0; i < rows; ++i) {
-        const DuplicateQuery& q = queries[to_read[offset + i]];
-        params.insert(params.end(),
-                      {Param::of(static_cast<std::int64_t>(i)), Param::text(q.source),
-                       Param::text(q.control_id), Param::text(q.content_hash),
-                       Param::of(to_us(q.since)), Param::of(std::max<JournalId>(q.before_id, 0))});
-      }
-      params.resize(padded * 6, Param::null());
-      auto result = driver_->query(duplicates_select().sql(padded), params);
-      if (!result.ok()) return result.take_error();
-      if (result->size() != rows) return bad_data("duplicates");
-      for (auto& row : *result) {
-        const std::int64_t i = to_int(row[0]);
-        if (i < 0 || static_cast<std::size_t>(i) >= rows) return bad_data("duplicates");
-        if (row[1]) found[to_read[offset + static_cast<std::size_t>(i)]] = to_int(row[1]);
-      }
-      offset += rows;
-    }
+    // Each VALUES row carries its index in to_read, which its result row names.
+    Status s = run_in_chunks(
+        *driver_, duplicates_select, to_read.size(), 6,
+        [&](std::vector<Param>& params, std::size_t k) {
+          const DuplicateQuery& q = queries[to_read[k]];
+          params.insert(params.end(), {Param::of(static_cast<std::int64_t>(k)),
+                                       Param::text(q.source), Param::text(q.control_id),
+                                       Param::text(q.content_hash), Param::of(to_us(q.since)),
+                                       Param::of(std::max<JournalId>(q.before_id, 0))});
+        },
+        [&](std::size_t first, std::size_t rows, const Rows& result) -> Status {
+          if (result.size() != rows) return bad_data("duplicates");
+          for (const Row& row : result) {
+            const std::int64_t k = to_int(row[0]);
+            if (k < static_cast<std::int64_t>(first) ||
+                k >= static_cast<std::int64_t>(first + rows)) {
+              return bad_data("duplicates");
+            }
+            if (row[1]) found[to_read[static_cast<std::size_t>(k)]] = to_int(row[1]);
+          }
+          return {};
+        });
+    if (!s.ok()) return s.take_error();
     return found;
   });
 }
