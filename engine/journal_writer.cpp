@@ -149,6 +149,12 @@ JournalWriter::JournalWriter(std::vector<std::unique_ptr<store::Store>> stores,
       metrics_.wal_pages =
           r.gauge("hims_sqlite_wal_pages", "SQLite: pages in the WAL after the latest commit", {})
               .with({});
+      metrics_.page_cache_dropped =
+          r.counter("hims_sqlite_page_cache_dropped_bytes_total",
+                    "SQLite: bytes of the database file dropped from the OS page cache after "
+                    "background checkpoints (older than the cached window at its end)",
+                    {})
+              .with({});
     }
   }
   lanes_.reserve(stores.size());
@@ -496,6 +502,8 @@ void JournalWriter::commit(store::Store& store, std::vector<Pending>& batch, std
                         checkpoints.inline_count - checkpoints_before.inline_count,
                         checkpoints.inline_us - checkpoints_before.inline_us);
     metrics_.wal_pages.set(static_cast<double>(checkpoints.wal_pages));
+    metrics_.page_cache_dropped.inc(checkpoints.page_cache_dropped_bytes -
+                                    checkpoints_before.page_cache_dropped_bytes);
   }
   if (first_failure) {
     log::error("journal commit failed; the messages are not acknowledged",

@@ -189,10 +189,12 @@ class JournalWriter {
     metrics::Gauge queue_depth;
     metrics::Gauge duplicate_memory;            // SQLite: entries of the window kept in memory
     metrics::Counter duplicate_memory_evicted;  // dropped for the memory limit inside the window
-    // SQLite (store.wal_checkpoints()): checkpoint durations by kind, and the WAL's size.
+    // SQLite (store.wal_checkpoints()): checkpoint durations by kind, the WAL's size, and the
+    // bytes of the file dropped from the page cache.
     metrics::Histogram checkpoint_background;
     metrics::Histogram checkpoint_inline;
     metrics::Gauge wal_pages;
+    metrics::Counter page_cache_dropped;
   };
 
   struct Lane {

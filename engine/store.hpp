@@ -218,6 +218,15 @@ struct OpenOptions {
   // pages).
   std::uint32_t wal_checkpoint_pages = 256;
   std::uint32_t wal_limit_pages = 2048;
+  // SQLite, with background checkpoints: after each of them, the database file's pages more than
+  // this many bytes before its end leave the OS page cache (posix_fadvise DONTNEED; they are
+  // written and fsync'd by then). The journal and the queues are appended to, and their older
+  // pages are seldom read again (replay, inspect, a backlog); a page cache that keeps growing
+  // with the file takes a page of new memory for every page a checkpoint writes, which on a
+  // virtual machine that returns free memory to its host costs several times a write into a page
+  // just freed (docs/storage.md). The first connection to a file in the process sets it for the
+  // file. 0: the kernel decides what stays cached.
+  std::uint64_t page_cache_window_bytes = std::uint64_t{64} << 20;
 };
 
 // The in-memory duplicate look-up of a SQLite store (OpenOptions::duplicate_horizon).
@@ -237,6 +246,9 @@ struct WalCheckpoints {
   std::uint64_t inline_count = 0;
   std::uint64_t inline_us = 0;
   std::uint32_t wal_pages = 0;  // in the WAL after the latest commit
+  // Bytes of the database file dropped from the OS page cache after background checkpoints
+  // (OpenOptions::page_cache_window_bytes): the ranges advised, cached or not.
+  std::uint64_t page_cache_dropped_bytes = 0;
 };
 
 struct Migration {

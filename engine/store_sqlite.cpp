@@ -1,8 +1,12 @@
 // The SQLite driver: one connection in WAL mode with synchronous=FULL (a commit returns after the
 // WAL is fsync'd), 16 KiB pages for new files, a busy timeout, foreign keys on, and a cache of
 // prepared statements (prepared once per SQL text, parameter indexes worked out once). The WAL is
-// checkpointed by a background thread per database file, not by the connection that commits.
+// checkpointed by a background thread per database file, not by the connection that commits;
+// after each pass, the file's older pages leave the OS page cache.
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <charconv>
 #include <chrono>
@@ -36,6 +40,46 @@ struct Statement {
   std::vector<int> index;
 };
 
+// One T per database file in this process, shared by whoever holds it: made by `make` on first
+// use (null: none, and the next call tries again), gone with its last holder.
+template <typename T, typename Make>
+std::shared_ptr<T> shared_per_file(const std::filesystem::path& path, Make make) {
+  static std::mutex mutex;
+  static std::map<std::string, std::weak_ptr<T>> running;
+  std::error_code ec;
+  const std::string key = std::filesystem::weakly_canonical(path, ec).string();
+  const std::lock_guard lock(mutex);
+  if (auto existing = running[key].lock()) return existing;
+  std::shared_ptr<T> made = make();
+  running[key] = made;
+  std::erase_if(running, [](const auto& entry) { return entry.second.expired(); });
+  return made;
+}
+
+// A descriptor of a database file of the engine's own, for posix_fadvise. Closing any descriptor
+// of a file releases every POSIX lock this process holds on it, SQLite's included
+// (sqlite.org/howtocorrupt.html, section 2.2), so there is one per file, held by each of the
+// file's connections in this process, and it is closed only after the last of them.
+class FileHandle {
+ public:
+  // Null when the file cannot be opened for reading (nothing is dropped then).
+  static std::shared_ptr<FileHandle> of(const std::filesystem::path& path) {
+    return shared_per_file<FileHandle>(path, [&]() -> std::shared_ptr<FileHandle> {
+      const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return nullptr;
+      return std::shared_ptr<FileHandle>(new FileHandle(fd));
+    });
+  }
+  ~FileHandle() { ::close(fd_); }
+  FileHandle(const FileHandle&) = delete;
+  FileHandle& operator=(const FileHandle&) = delete;
+  int fd() const { return fd_; }
+
+ private:
+  explicit FileHandle(int fd) : fd_(fd) {}
+  int fd_;
+};
+
 // Copies the WAL of one database file back into the file (a PASSIVE checkpoint: it waits for no
 // reader or writer) on its own thread and connection, when a committing connection asks.
 // SQLite's automatic checkpoint runs inside the COMMIT that crosses its threshold: a journal group
@@ -44,26 +88,22 @@ struct Statement {
 // when the last of them closes.
 class Checkpointer {
  public:
-  // The checkpointer of `path` (opened on first use); null when its connection cannot be opened
-  // (the drivers then checkpoint inline, as SQLite would).
-  static std::shared_ptr<Checkpointer> of(const std::filesystem::path& path) {
-    static std::mutex mutex;
-    static std::map<std::string, std::weak_ptr<Checkpointer>> running;
-    std::error_code ec;
-    const std::string key = std::filesystem::weakly_canonical(path, ec).string();
-    const std::lock_guard lock(mutex);
-    if (auto existing = running[key].lock()) return existing;
-    sqlite3* db = nullptr;
-    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) !=
-            SQLITE_OK ||
-        sqlite3_exec(db, "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr) != SQLITE_OK) {
-      sqlite3_close_v2(db);
-      return nullptr;
-    }
-    auto made = std::shared_ptr<Checkpointer>(new Checkpointer(db));
-    std::erase_if(running, [](const auto& entry) { return entry.second.expired(); });
-    running[key] = made;
-    return made;
+  // The checkpointer of `path` (opened on first use, with `file` and `cache_window`; a later
+  // driver of the same file shares it as it is); null when its connection cannot be opened (the
+  // drivers then checkpoint inline, as SQLite would).
+  static std::shared_ptr<Checkpointer> of(const std::filesystem::path& path,
+                                          std::shared_ptr<FileHandle> file,
+                                          std::uint64_t cache_window) {
+    return shared_per_file<Checkpointer>(path, [&]() -> std::shared_ptr<Checkpointer> {
+      sqlite3* db = nullptr;
+      if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                          nullptr) != SQLITE_OK ||
+          sqlite3_exec(db, "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr) != SQLITE_OK) {
+        sqlite3_close_v2(db);
+        return nullptr;
+      }
+      return std::shared_ptr<Checkpointer>(new Checkpointer(db, std::move(file), cache_window));
+    });
   }
   ~Checkpointer() {
     {
@@ -105,7 +145,8 @@ class Checkpointer {
   }
 
  private:
-  explicit Checkpointer(sqlite3* db) : db_(db), thread_([this] { run(); }) {}
+  Checkpointer(sqlite3* db, std::shared_ptr<FileHandle> file, std::uint64_t cache_window)
+      : db_(db), file_(std::move(file)), cache_window_(cache_window), thread_([this] { run(); }) {}
 
   void run() {
     set_thread_name("hims-checkpoint");
@@ -122,15 +163,40 @@ class Checkpointer {
       if (sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) ==
           SQLITE_OK) {
         const std::uint64_t took = micros_since(started);
+        const std::uint64_t dropped = drop_cached_pages();
         const std::lock_guard stats_lock(stats_mutex_);
         ++stats_.background;
         stats_.background_us += took;
+        stats_.page_cache_dropped_bytes += dropped;
       }
       lock.lock();
     }
   }
 
+  // After a checkpoint (the pages it wrote are fsync'd): the file's pages from where the last
+  // call stopped to `cache_window_` bytes before its end leave the OS page cache; returns the
+  // bytes of that range. posix_fadvise skips a page that is dirty again (rewritten by a later
+  // checkpoint) or in use; b-tree pages rewritten after their range was dropped stay cached.
+  std::uint64_t drop_cached_pages() {
+    struct stat st {};
+    if (cache_window_ == 0 || !file_ || ::fstat(file_->fd(), &st) != 0) return 0;
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    if (size < dropped_to_) dropped_to_ = 0;  // the file shrank (VACUUM): start over
+    if (size <= cache_window_ || size - cache_window_ <= dropped_to_) return 0;
+    const std::uint64_t end = size - cache_window_;
+    const std::uint64_t length = end - dropped_to_;
+    if (::posix_fadvise(file_->fd(), static_cast<off_t>(dropped_to_), static_cast<off_t>(length),
+                        POSIX_FADV_DONTNEED) != 0) {
+      return 0;
+    }
+    dropped_to_ = end;
+    return length;
+  }
+
   sqlite3* db_;
+  std::shared_ptr<FileHandle> file_;
+  std::uint64_t cache_window_;
+  std::uint64_t dropped_to_ = 0;  // the file's pages before this offset were dropped
   std::mutex mutex_;
   std::condition_variable wake_;
   bool wanted_ = false;
@@ -149,6 +215,9 @@ class SqliteDriver final : public Driver {
   // more; from `inline_pages` on (or from `background_pages` on without a checkpointer) this
   // connection checkpoints itself, so the WAL stays bounded. background_pages > 0 (without the
   // call, SQLite's own automatic checkpoint).
+  // Every connection of the file holds its FileHandle (see there), the checkpointer's included.
+  void hold(std::shared_ptr<FileHandle> file) { file_ = std::move(file); }
+
   void checkpoint_in_background(std::shared_ptr<Checkpointer> checkpointer,
                                 std::uint32_t background_pages, std::uint32_t inline_pages) {
     checkpointer_ = std::move(checkpointer);
@@ -331,6 +400,7 @@ class SqliteDriver final : public Driver {
   sqlite3* db_;
   std::int64_t busy_timeout_us_ = 5'000'000;
   std::unordered_map<std::string, Statement, SqlHash, std::equal_to<>> statements_;
+  std::shared_ptr<FileHandle> file_;
   std::shared_ptr<Checkpointer> checkpointer_;
   int background_pages_ = 0;
   int inline_pages_ = 0;
@@ -393,9 +463,12 @@ Result<std::unique_ptr<Driver>> open_sqlite_driver(std::string_view path,
     }
   }
   // After the switch to WAL (the checkpointer's connection opens a WAL database).
+  std::shared_ptr<FileHandle> handle = FileHandle::of(file);
+  driver->hold(handle);
   if (options.wal_checkpoint_pages > 0) {
-    driver->checkpoint_in_background(Checkpointer::of(file), options.wal_checkpoint_pages,
-                                     options.wal_limit_pages);
+    driver->checkpoint_in_background(
+        Checkpointer::of(file, std::move(handle), options.page_cache_window_bytes),
+        options.wal_checkpoint_pages, options.wal_limit_pages);
   }
   return std::unique_ptr<Driver>(std::move(driver));
 }
