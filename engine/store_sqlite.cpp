@@ -177,13 +177,18 @@ class Checkpointer {
   // call stopped to `cache_window_` bytes before its end leave the OS page cache; returns the
   // bytes of that range. posix_fadvise skips a page that is dirty again (rewritten by a later
   // checkpoint) or in use; b-tree pages rewritten after their range was dropped stay cached.
+  // It also skips a large folio (the page cache keeps a file's pages in folios of up to 2 MiB)
+  // that reaches outside the range, so the ranges start and end on 2 MiB boundaries: with ends
+  // anywhere, the folio across each end stayed cached for good (one more per pass).
   std::uint64_t drop_cached_pages() {
+    constexpr std::uint64_t kAlign = std::uint64_t{2} << 20;
     struct stat st {};
     if (cache_window_ == 0 || !file_ || ::fstat(file_->fd(), &st) != 0) return 0;
     const auto size = static_cast<std::uint64_t>(st.st_size);
     if (size < dropped_to_) dropped_to_ = 0;  // the file shrank (VACUUM): start over
-    if (size <= cache_window_ || size - cache_window_ <= dropped_to_) return 0;
-    const std::uint64_t end = size - cache_window_;
+    if (size <= cache_window_) return 0;
+    const std::uint64_t end = (size - cache_window_) / kAlign * kAlign;
+    if (end <= dropped_to_) return 0;
     const std::uint64_t length = end - dropped_to_;
     if (::posix_fadvise(file_->fd(), static_cast<off_t>(dropped_to_), static_cast<off_t>(length),
                         POSIX_FADV_DONTNEED) != 0) {

