@@ -219,13 +219,13 @@ struct OpenOptions {
   std::uint32_t wal_checkpoint_pages = 256;
   std::uint32_t wal_limit_pages = 2048;
   // SQLite, with background checkpoints: after each of them, the database file's pages more than
-  // this many bytes before its end leave the OS page cache (posix_fadvise DONTNEED; they are
-  // written and fsync'd by then). The journal and the queues are appended to, and their older
-  // pages are seldom read again (replay, inspect, a backlog); a page cache that keeps growing
-  // with the file takes a page of new memory for every page a checkpoint writes, which on a
-  // virtual machine that returns free memory to its host costs several times a write into a page
-  // just freed (docs/storage.md). The first connection to a file in the process sets it for the
-  // file. 0: the kernel decides what stays cached.
+  // this many bytes before its end (down to a 2 MiB boundary) leave the OS page cache
+  // (posix_fadvise DONTNEED; they are written and fsync'd by then). The journal and the queues are
+  // appended to, and their older pages are seldom read again (replay, inspect, a backlog); a page
+  // cache that keeps growing with the file takes a page of new memory for every page a checkpoint
+  // writes, which on a virtual machine that returns free memory to its host costs several times a
+  // write into a page just freed (docs/storage.md). The first connection to a file in the process
+  // sets it for the file. 0: the kernel decides what stays cached.
   std::uint64_t page_cache_window_bytes = std::uint64_t{64} << 20;
 };
 
