@@ -3,6 +3,7 @@
 // in its own database. Times are injected: no test sleeps.
 #include "engine/store.hpp"
 #include "engine/store_driver.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/test_store.hpp"
 
 #include <fcntl.h>
@@ -250,14 +251,15 @@ TEST(StoreSqliteCheckpoint, DropsTheFilesOlderPagesFromThePageCache) {
   auto store = open_store(db.url(), options);
   ASSERT_TRUE(store.ok()) << store.error().message();
   append_large(**store, 100, "PC", 10);
-  // Until the background passes settle (bounded): 100 ms without a new one.
+  // Until the background passes settle: 100 ms without a new one.
   WalCheckpoints now = (*store)->wal_checkpoints();
-  for (int i = 0, quiet = 0; i < 250 && quiet < 5; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  auto settled_since = std::chrono::steady_clock::now();
+  test::eventually([&] {
     const WalCheckpoints later = (*store)->wal_checkpoints();
-    quiet = later.background == now.background ? quiet + 1 : 0;
+    if (later.background != now.background) settled_since = std::chrono::steady_clock::now();
     now = later;
-  }
+    return std::chrono::steady_clock::now() - settled_since >= std::chrono::milliseconds(100);
+  });
   ASSERT_GE(now.page_cache_dropped_bytes, 4'000'000u) << "8 MB appended, 1 MiB kept cached";
   const auto [resident, pages] = resident_pages(db.sqlite_path(), now.page_cache_dropped_bytes);
   ASSERT_GT(pages, 0u);
@@ -275,11 +277,11 @@ TEST(StoreSqliteCheckpoint, AWindowOfZeroDropsNothing) {
   ASSERT_TRUE(store.ok()) << store.error().message();
   const WalCheckpoints at_open = (*store)->wal_checkpoints();
   append_large(**store, 20, "PZ", 10);
-  WalCheckpoints now = (*store)->wal_checkpoints();
-  for (int i = 0; i < 250 && now.background < at_open.background + 3; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  WalCheckpoints now;
+  test::eventually([&] {
     now = (*store)->wal_checkpoints();
-  }
+    return now.background >= at_open.background + 3;
+  });
   EXPECT_GE(now.background, at_open.background + 3);
   EXPECT_EQ(now.page_cache_dropped_bytes, 0u);
 }
