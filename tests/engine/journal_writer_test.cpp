@@ -19,8 +19,10 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <pqxx/pqxx>
 #include <set>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,6 +30,7 @@
 #include "engine/store_driver.hpp"
 #include "tests/support/completions.hpp"
 #include "tests/support/eventually.hpp"
+#include "tests/support/forwarding_driver.hpp"
 #include "tests/support/test_store.hpp"
 
 // LeakSanitizer: libpqxx 6.4 leaks libpq's PGresult when BEGIN fails on a connection the server
@@ -90,22 +93,19 @@ struct GateOpener {
 // Parameters of one journal row in the store's INSERT (engine/store.cpp).
 constexpr std::size_t kJournalRowParams = 13;
 
-class FlakyDriver final : public store::Driver {
+class FlakyDriver final : public test::ForwardingDriver {
  public:
   FlakyDriver(std::unique_ptr<store::Driver> inner, Injection* injection)
-      : inner_(std::move(inner)), injection_(injection) {}
-  store::Dialect dialect() const override { return inner_->dialect(); }
+      : ForwardingDriver(std::move(inner)), injection_(injection) {}
   Result<store::Rows> query(std::string_view sql, std::span<const store::Param> params) override {
-    if (sql.starts_with("INSERT INTO journal ")) {
-      ++injection_->journal_inserts;
-      if (injection_->mode == FailMode::multi_row_insert && params.size() > kJournalRowParams) {
-        return Error(store::StoreErrc::query_failed, "journal", "injected: disk I/O error");
-      }
-    }
-    return inner_->query(sql, params);
+    if (auto injected = inject(sql, params)) return *injected;
+    return ForwardingDriver::query(sql, params);
   }
-  Status script(std::string_view sql) override { return inner_->script(sql); }
-  Status begin() override { return inner_->begin(); }
+  Result<store::Rows> query_unprepared(std::string_view sql,
+                                       std::span<const store::Param> params) override {
+    if (auto injected = inject(sql, params)) return *injected;
+    return ForwardingDriver::query_unprepared(sql, params);
+  }
   Status commit() override {
     ++injection_->commits;
     if (injection_->hold_next_commit.exchange(false)) {
@@ -118,12 +118,20 @@ class FlakyDriver final : public store::Driver {
     if (injection_->mode == FailMode::commit) {
       return Error(store::StoreErrc::query_failed, "commit", "injected: fsync failed");
     }
-    return inner_->commit();
+    return ForwardingDriver::commit();
   }
-  void rollback() override { inner_->rollback(); }
 
  private:
-  std::unique_ptr<store::Driver> inner_;
+  // Counts the journal INSERTs; the error to answer instead of running the statement, if any.
+  std::optional<Error> inject(std::string_view sql, std::span<const store::Param> params) {
+    if (!sql.starts_with("INSERT INTO journal ")) return std::nullopt;
+    ++injection_->journal_inserts;
+    if (injection_->mode == FailMode::multi_row_insert && params.size() > kJournalRowParams) {
+      return Error(store::StoreErrc::query_failed, "journal", "injected: disk I/O error");
+    }
+    return std::nullopt;
+  }
+
   Injection* injection_;
 };
 

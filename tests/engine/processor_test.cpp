@@ -23,6 +23,7 @@
 #include "engine/mapping.hpp"
 #include "engine/store_driver.hpp"
 #include "tests/support/completions.hpp"
+#include "tests/support/forwarding_driver.hpp"
 #include "tests/support/test_store.hpp"
 
 namespace hims::engine {
@@ -229,29 +230,30 @@ struct Faults {
   std::atomic<int> queries{0};
 };
 
-// Wraps a real driver (the store under test stays real).
-class FlakyDriver final : public store::Driver {
+// Counts the statements and fails every commit while told to.
+class FlakyDriver final : public test::ForwardingDriver {
  public:
   FlakyDriver(std::unique_ptr<store::Driver> inner, Faults* faults)
-      : inner_(std::move(inner)), faults_(faults) {}
-  store::Dialect dialect() const override { return inner_->dialect(); }
+      : ForwardingDriver(std::move(inner)), faults_(faults) {}
   Result<store::Rows> query(std::string_view sql, std::span<const store::Param> params) override {
-    auto rows = inner_->query(sql, params);
+    auto rows = ForwardingDriver::query(sql, params);
     ++faults_->queries;
     return rows;
   }
-  Status script(std::string_view sql) override { return inner_->script(sql); }
-  Status begin() override { return inner_->begin(); }
+  Result<store::Rows> query_unprepared(std::string_view sql,
+                                       std::span<const store::Param> params) override {
+    auto rows = ForwardingDriver::query_unprepared(sql, params);
+    ++faults_->queries;
+    return rows;
+  }
   Status commit() override {
     if (faults_->fail_commits) {
       return Error(store::StoreErrc::query_failed, "commit", "injected: fsync failed");
     }
-    return inner_->commit();
+    return ForwardingDriver::commit();
   }
-  void rollback() override { inner_->rollback(); }
 
  private:
-  std::unique_ptr<store::Driver> inner_;
   Faults* faults_;
 };
 

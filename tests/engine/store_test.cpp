@@ -4,6 +4,7 @@
 #include "engine/store.hpp"
 #include "engine/store_driver.hpp"
 #include "tests/support/eventually.hpp"
+#include "tests/support/forwarding_driver.hpp"
 #include "tests/support/test_store.hpp"
 
 #include <fcntl.h>
@@ -1094,27 +1095,21 @@ TEST_P(StoreTest, PostgresCountsTheJournalFromItsOneStateIndex) {
       << definition[0][0].value_or("");
 }
 
-// Forwards to a real driver and counts the statements (query, query_unprepared) it runs.
-class CountingDriver final : public Driver {
+// Counts the statements (query, query_unprepared) it runs.
+class CountingDriver final : public test::ForwardingDriver {
  public:
   CountingDriver(std::unique_ptr<Driver> inner, int& statements)
-      : inner_(std::move(inner)), statements_(statements) {}
-  Dialect dialect() const override { return inner_->dialect(); }
+      : ForwardingDriver(std::move(inner)), statements_(statements) {}
   Result<Rows> query(std::string_view sql, std::span<const Param> params) override {
     ++statements_;
-    return inner_->query(sql, params);
+    return ForwardingDriver::query(sql, params);
   }
   Result<Rows> query_unprepared(std::string_view sql, std::span<const Param> params) override {
     ++statements_;
-    return inner_->query_unprepared(sql, params);
+    return ForwardingDriver::query_unprepared(sql, params);
   }
-  Status script(std::string_view sql) override { return inner_->script(sql); }
-  Status begin() override { return inner_->begin(); }
-  Status commit() override { return inner_->commit(); }
-  void rollback() override { inner_->rollback(); }
 
  private:
-  std::unique_ptr<Driver> inner_;
   int& statements_;
 };
 
