@@ -180,6 +180,20 @@ def durable(args):
                   f"{mcol(g, 'server_cpu_pct')} | {span(g, 'commits_over_10ms')} | "
                   f"{mcol(g, 'inline_checkpoint_ms', 2)} | {sum(r.get('bad_acks', 0) for r in g)} | "
                   f"{span(g, 'psi_cpu')} / {span(g, 'psi_io')} |")
+        # Run by run: the ACK tail beside the disk's own (fsync_probe in the same window).
+        print()
+        print("| half-rate run | p99 ms | max ms | late sends | commits > 10 ms | disk p99 ms "
+              "| disk max ms | disk syncs > 10 ms (summed ms) |")
+        print("|---|---:|---:|---:|---:|---:|---:|---|")
+        for key in sorted(half, key=lambda k: (order.get(k[0], 9), k[1])):
+            for r in half[key]:
+                stalls = r.get("disk_stalls")
+                disk = "–" if stalls is None else f"{stalls} ({fmt(r.get('disk_stalled_ms'), 0)})"
+                print(f"| {key[0]} C={key[1]} rep {r.get('rep', '?')} | {fmt(r.get('p99_ms'), 1)} | "
+                      f"{fmt(r.get('max_ms'), 1)} | {fmt(r.get('late_sends'))} | "
+                      f"{fmt(r.get('commits_over_10ms'))} | {fmt(r.get('disk_p99_ms'), 2)} | "
+                      f"{fmt(r.get('disk_max_ms'), 1)} | "
+                      f"{disk} |")
     conns = sorted({k[1] for k in closed})
     ours = [m for m in ("sqlite", "postgres", "pass") if any(k[0] == m for k in closed)]
     if any(k[0] == "peer" for k in closed) and ours:

@@ -20,7 +20,10 @@
 # Each point starts after a PostgreSQL CHECKPOINT and a sync (settle). For every engine point it
 # also records the server's CPU use (all threads, and the busiest threads by tid), the journal and
 # delivery counters, the group commits over 10 ms and SQLite's inline checkpoints from /metrics,
-# the load average, and the CPU and I/O pressure of its window.
+# the load average, and the CPU and I/O pressure of its window. Beside each half-rate point,
+# bench/fsync_probe times one 4 KiB write and fdatasync every 20 ms on the store's disk (PROBE=0:
+# not run): the disk's own stalls over 10 ms in the same window, which no ACK after an fsync can
+# avoid.
 # Raw lines: $BUILD/bench/results/durable-<time>.jsonl; medians: compare.py durable FILE.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -46,8 +49,10 @@ pg_note="${PG_SETTINGS:-defaults}"
 ENGINE="${ENGINE:-$build/engine/hims-engine}"
 load="$bench_dir/mllp_load"
 sink="$bench_dir/mllp_sink"
-for b in "$load" "$sink" "$ENGINE"; do
-  [ -x "$b" ] || { echo "missing $b: cmake --build $build --target hims-engine mllp_load mllp_sink" >&2; exit 1; }
+probe="$bench_dir/fsync_probe"
+PROBE="${PROBE:-1}"
+for b in "$load" "$sink" "$ENGINE" "$probe"; do
+  [ -x "$b" ] || { echo "missing $b: cmake --build $build --target hims-engine mllp_load mllp_sink fsync_probe" >&2; exit 1; }
 done
 hz="$(getconf CLK_TCK)"
 
@@ -174,7 +179,13 @@ point() {
   [ "$mode" != peer ] && pid="$(server_pid)"
   # Samples at the start and the end of the measured window (mllp_load connects in a few ms).
   sleep "$WARMUP_S"
-  local k0=0 k1=0
+  local k0=0 k1=0 ppid=""
+  rm -f "$tmp/probe.json"
+  if [ "$rate" != 0 ] && [ "$PROBE" != 0 ]; then
+    timeout $((dur + 20)) "$probe" --dir "$tmp" --seconds "$dur" --interval-ms 20 --stall-ms 10 \
+      >"$tmp/probe.json" 2>"$tmp/probe.err" &
+    ppid=$!
+  fi
   if [ -n "$pid" ]; then
     thread_ticks "$pid" >"$tmp/t0"
     scrape "$tmp/m0"
@@ -191,8 +202,13 @@ point() {
     [ "$mode" = pass ] && k1="$(sink_count)"
   fi
   wait "$lpid" || true
+  if [ -n "$ppid" ]; then wait "$ppid" || true; fi
   line="$(cat "$tmp/load.json")"
   local rss=0 extra=""
+  if [ -s "$tmp/probe.json" ]; then
+    # The probe's p99, max, and its syncs over 10 ms (count, summed length) in the window.
+    extra="$("$PY" -c 'import json, sys; p = json.load(open(sys.argv[1])); print("\"disk_p99_ms\":%s,\"disk_max_ms\":%s,\"disk_stalls\":%d,\"disk_stalled_ms\":%s," % (p["p99_ms"], p["max_ms"], p["stalls"], p["stalled_ms"]))' "$tmp/probe.json")"
+  fi
   if [ -n "$pid" ]; then
     rss="$(ps -o rss= -p "$pid" | tr -d ' ' || echo 0)"
     # CPU over the window: all threads, and the five busiest (tid:percent of one CPU).
@@ -216,7 +232,7 @@ point() {
     n="$(window hims_sqlite_checkpoint_seconds_count 'kind="inline"')"
     inline="$(METRIC_FORMAT=%.6f window hims_sqlite_checkpoint_seconds_sum 'kind="inline"' |
       awk -v n="$n" '{ printf "\"inline_checkpoints\":%d,\"inline_checkpoint_ms\":%s,", n, (n > 0 ? sprintf("%.3f", $1 * 1000 / n) : "null") }')"
-    extra="\"server_cpu_pct\":$cpu,\"threads_cpu\":\"$threads\",\"journaled_per_s\":$(((j1 - j0) / dur)),\"commits_over_10ms\":$slow,$inline"
+    extra="$extra\"server_cpu_pct\":$cpu,\"threads_cpu\":\"$threads\",\"journaled_per_s\":$(((j1 - j0) / dur)),\"commits_over_10ms\":$slow,$inline"
     if [ "$mode" = pass ]; then
       extra="$extra\"delivered_per_s\":$(((d1 - d0) / dur)),\"sink_per_s\":$(((${k1:-0} - ${k0:-0}) / dur)),\"queue_depth_end\":$q1,"
     fi
