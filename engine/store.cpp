@@ -287,20 +287,24 @@ struct InsertStatements {
                ") AS v (" + std::string(columns) + ") WHERE v." +
                    std::string(columns.substr(0, columns.find(','))) + " IS NOT NULL" +
                    std::string(postgres_tail)) {}
-  const RowsStatement& operator()(Dialect dialect) const {
-    return dialect == Dialect::sqlite ? values : padded;
-  }
   RowsStatement values;  // either dialect, no padding rows
   RowsStatement padded;  // PostgreSQL's
 };
 
-// Runs the statement `statement(dialect)` over `count` rows in chunks (chunk_rows),
-// `add_row(params, i)` appending row i's `per_row` parameters; PostgreSQL's padding rows get
-// NULLs. `on_chunk(first, rows, result)` sees each chunk's result.
+// The texts of a statement in `dialect`: one text for both, or an INSERT's two forms.
+const RowsStatement& in_dialect(const RowsStatement& statement, Dialect) { return statement; }
+const RowsStatement& in_dialect(const InsertStatements& statements, Dialect dialect) {
+  return dialect == Dialect::sqlite ? statements.values : statements.padded;
+}
+
+// Runs `statement` (in_dialect) over `count` rows in chunks (chunk_rows), `add_row(params, i)`
+// appending row i's `per_row` parameters; PostgreSQL's padding rows get NULLs.
+// `on_chunk(first, rows, result)` sees each chunk's result.
 template <class Statement, class AddRow, class OnChunk>
 Status run_in_chunks(Driver& driver, const Statement& statement, std::size_t count,
                      std::size_t per_row, AddRow&& add_row, OnChunk&& on_chunk) {
   const Dialect dialect = driver.dialect();
+  const RowsStatement& texts = in_dialect(statement, dialect);
   std::vector<Param> params;
   params.reserve(kMaxRows * per_row);
   for (std::size_t offset = 0; offset < count;) {
@@ -309,7 +313,7 @@ Status run_in_chunks(Driver& driver, const Statement& statement, std::size_t cou
     params.clear();
     for (std::size_t i = 0; i < rows; ++i) add_row(params, offset + i);
     params.resize(padded * per_row, Param::null());
-    auto result = driver.query(statement(dialect).sql(padded), params);
+    auto result = driver.query(texts.sql(padded), params);
     if (!result.ok()) return result.take_error();
     if (Status s = on_chunk(offset, rows, *result); !s.ok()) return s;
     offset += rows;
@@ -386,7 +390,7 @@ const RowsStatement& first_history_of_processed() {
 // One row per query: (n, the lowest matching id or NULL). The CASTs give PostgreSQL the types of
 // the VALUES columns; SQLite names them column1..column6 like PostgreSQL does. Padding rows
 // (chunk_rows) are all NULL and give no row.
-const RowsStatement& duplicates_select(Dialect /*one text for both*/) {
+const RowsStatement& duplicates_select() {
   static const RowsStatement statement(
       "SELECT q.column1, (SELECT MIN(j.id) FROM journal j WHERE j.source = q.column2 AND "
       "j.control_id = q.column3 AND j.content_hash = q.column4 AND j.received_at_us >= "
@@ -644,9 +648,7 @@ std::string default_lease_owner() {
 
 }  // namespace
 
-const std::string& duplicates_select_sql(std::size_t rows) {
-  return duplicates_select(Dialect::postgres).sql(rows);
-}
+const std::string& duplicates_select_sql(std::size_t rows) { return duplicates_select().sql(rows); }
 
 Store::Store(std::unique_ptr<Driver> driver, std::string lease_owner)
     : driver_(std::move(driver)), lease_owner_(std::move(lease_owner)) {}
@@ -935,7 +937,7 @@ Result<std::vector<std::optional<JournalId>>> Store::find_duplicates(
     }
     // Each VALUES row carries its index in to_read, which its result row names.
     Status s = run_in_chunks(
-        *driver_, duplicates_select, to_read.size(), 6,
+        *driver_, duplicates_select(), to_read.size(), 6,
         [&](std::vector<Param>& params, std::size_t k) {
           const DuplicateQuery& q = queries[to_read[k]];
           params.insert(params.end(), {Param::of(static_cast<std::int64_t>(k)),
