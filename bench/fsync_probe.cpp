@@ -14,35 +14,24 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "bench/bench_util.hpp"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-[[noreturn]] void die(const std::string& why) {
-  std::fprintf(stderr, "fsync_probe: %s\n", why.c_str());
-  std::exit(1);
-}
+constexpr const char* kProgram = "fsync_probe";
+
+[[noreturn]] void die(const std::string& why) { hims::bench::die(kProgram, why); }
 
 double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-// `s` as the inside of a JSON string.
-std::string json_escaped(const std::string& s) {
-  std::string out;
-  for (const char c : s) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    if (static_cast<unsigned char>(c) < 0x20) continue;  // no control characters in a folder name
-    out.push_back(c);
-  }
-  return out;
 }
 
 struct Stall {
@@ -110,17 +99,16 @@ int main(int argc, char** argv) {
   std::filesystem::remove(path);
   if (syncs.empty()) die("no sync ran");
 
-  std::vector<double> sorted = syncs;
-  std::sort(sorted.begin(), sorted.end());
+  std::sort(syncs.begin(), syncs.end());
   const auto at = [&](double q) {
-    return sorted[std::min(sorted.size() - 1, static_cast<std::size_t>(q * sorted.size()))];
+    return syncs[std::min(syncs.size() - 1, static_cast<std::size_t>(q * syncs.size()))];
   };
   std::printf(
       "{\"bench\":\"fsync_probe\",\"dir\":\"%s\",\"seconds\":%.1f,\"interval_ms\":%d,"
       "\"bytes\":%zu,\"syncs\":%zu,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.1f,"
       "\"stall_ms\":%.1f,\"stalls\":%zu,\"stalled_ms\":%.1f,\"stall_list\":[",
-      json_escaped(dir).c_str(), ms_between(start, Clock::now()) / 1000.0, interval_ms, bytes,
-      syncs.size(), at(0.5), at(0.99), sorted.back(), stall_ms, stalls.size(), stalled_ms);
+      hims::bench::json_escape(dir).c_str(), ms_between(start, Clock::now()) / 1000.0, interval_ms,
+      bytes, syncs.size(), at(0.5), at(0.99), syncs.back(), stall_ms, stalls.size(), stalled_ms);
   for (std::size_t i = 0; i < stalls.size() && i < 50; ++i) {
     std::printf("%s{\"at_s\":%.2f,\"ms\":%.1f}", i == 0 ? "" : ",", stalls[i].at_s, stalls[i].ms);
   }

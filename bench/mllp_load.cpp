@@ -46,6 +46,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "bench/bench_util.hpp"
 #include "bench/mllp_bench.hpp"
 #include "hl7v2/mllp_frame.hpp"
 
@@ -377,23 +378,7 @@ class Connection {
   bool dead_ = false;
 };
 
-std::string json_escape(std::string_view s) {
-  std::string out;
-  for (const char ch : s) {
-    const auto u = static_cast<unsigned char>(ch);
-    if (ch == '"' || ch == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (u < 0x20 || u >= 0x7f) {
-      std::array<char, 8> b{};
-      std::snprintf(b.data(), b.size(), "\\u%04x", u);
-      out += b.data();
-    } else {
-      out += ch;
-    }
-  }
-  return out;
-}
+using hims::bench::json_escape;
 
 std::string printable(std::string_view s) {
   std::string out(s);

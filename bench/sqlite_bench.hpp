@@ -1,25 +1,18 @@
 // What the SQLite floor benchmarks share (canonical_write_bench, journal_floor_bench): a new
 // store file made by the engine's migrations, a plain SQLite connection with the engine's
-// settings, CPU time, and the way out on an error.
+// settings, and CPU time (the way out on an error is bench_util.hpp's).
 #pragma once
 
 #include <sqlite3.h>
 #include <sys/resource.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 
+#include "bench/bench_util.hpp"
 #include "engine/store.hpp"
 
 namespace hims::bench {
-
-// Prints "PROGRAM: WHY" and exits with status 1.
-[[noreturn]] inline void die(const char* program, const std::string& why) {
-  std::fprintf(stderr, "%s: %s\n", program, why.c_str());
-  std::exit(1);
-}
 
 // The process's CPU time in seconds: user + system, or system only.
 inline double cpu_seconds(bool system_only = false) {
